@@ -1,0 +1,691 @@
+"""Change sets: creating them, editing their components, diff, rebase, conflict
+resolution and the atomic merge into HEAD.
+
+Every mutation locks the change set row, checks the user's role and the change set's
+state, validates, and only then writes; an invalid edit changes nothing. Every state
+change writes an AuditEvent.
+"""
+
+from copy import deepcopy
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import audit, graph, jsondiff, pointers
+from .access import require_role
+from .errors import ConflictError, NotFound, ValidationError
+from .models import (
+    ChangeSet,
+    ChangeSetEntry,
+    ChangeSetStatus,
+    Component,
+    EntryOp,
+    Role,
+    Subscription,
+    Workspace,
+)
+
+
+def _write_only(schema):
+    try:
+        from .schemas import write_only_paths
+
+        return write_only_paths(schema)
+    except Exception:  # unknown type: masking by name still applies
+        return []
+
+
+# --- Creating and abandoning ---------------------------------------------------------------
+
+
+def create_change_set(workspace, user, name, problem="", solution=""):
+    require_role(user, workspace, Role.EDITOR)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("A change set needs a name.")
+    with transaction.atomic():
+        ws = Workspace.objects.select_for_update().get(pk=workspace.pk)
+        change_set = ChangeSet.objects.create(
+            workspace=ws,
+            name=name,
+            author=user,
+            base_version=ws.head_version,
+            problem=problem,
+            solution=solution,
+        )
+        audit.record(
+            "changeset.created",
+            actor=user,
+            change_set=change_set,
+            target=f"change set #{change_set.pk} {name}",
+            after={"name": name, "base_version": ws.head_version, "problem": problem, "solution": solution},
+        )
+    return change_set
+
+
+def _lock(change_set, user, role=Role.EDITOR, editable=True):
+    """Re-read the change set under a row lock and check who may do what to it."""
+    locked = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
+    require_role(user, locked.workspace, role)
+    if editable and not locked.is_editable:
+        raise ConflictError(f"Change set #{locked.pk} is {locked.status}; it can no longer be edited.")
+    return locked
+
+
+def _touch(change_set):
+    """An edit: bump the revision, reopen a rejected change set, make approvals stale."""
+    change_set.revision += 1
+    if change_set.status == ChangeSetStatus.REJECTED:
+        change_set.status = ChangeSetStatus.OPEN
+    elif change_set.status == ChangeSetStatus.APPROVED:
+        change_set.status = ChangeSetStatus.NEEDS_APPROVAL
+    change_set.save(update_fields=["revision", "status", "updated_at"])
+
+
+def update_description(change_set, user, *, name=None, problem=None, solution=None):
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        before = {"name": cs.name, "problem": cs.problem, "solution": cs.solution}
+        if name is not None:
+            if not name.strip():
+                raise ValidationError("A change set needs a name.")
+            cs.name = name.strip()
+        if problem is not None:
+            cs.problem = problem
+        if solution is not None:
+            cs.solution = solution
+        cs.save(update_fields=["name", "problem", "solution", "updated_at"])
+        after = {"name": cs.name, "problem": cs.problem, "solution": cs.solution}
+        audit.record(
+            "changeset.described",
+            actor=user,
+            change_set=cs,
+            target=f"change set #{cs.pk}",
+            before=before,
+            after=after,
+        )
+    return cs
+
+
+def abandon(change_set, user):
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        if user != cs.author:
+            require_role(user, cs.workspace, Role.APPROVER)
+        before = cs.status
+        cs.status = ChangeSetStatus.ABANDONED
+        cs.save(update_fields=["status", "updated_at"])
+        Subscription.objects.filter(change_set=cs).delete()
+        audit.record(
+            "changeset.abandoned",
+            actor=user,
+            change_set=cs,
+            target=f"change set #{cs.pk} {cs.name}",
+            before={"status": before},
+            after={"status": cs.status},
+        )
+    return cs
+
+
+# --- Editing components --------------------------------------------------------------------
+
+
+def _head(workspace, name):
+    return Component.objects.filter(workspace=workspace, name=name).first()
+
+
+def _entry_for(cs, name):
+    """The overlay row for `name`, made from HEAD if the change set has none yet."""
+    entry = cs.entries.filter(name=name).first()
+    if entry is not None:
+        return entry, False
+    head = _head(cs.workspace, name)
+    if head is None:
+        return None, False
+    entry = ChangeSetEntry(
+        change_set=cs,
+        component_id=head.id,
+        op=EntryOp.EDIT,
+        name=head.name,
+        schema=head.schema,
+        properties=deepcopy(head.properties),
+        base_name=head.name,
+        base_properties=deepcopy(head.properties),
+        base_version=head.version,
+    )
+    return entry, True
+
+
+def _validate(cs, entries_after, name, schema, properties):
+    """Validate `name` as the change set will be once `entries_after` are saved."""
+    view = graph.GraphView(cs.workspace, cs, entries=entries_after)
+    graph.raise_if_errors(name, graph.validation_errors(view, name, schema, properties))
+
+
+def _check_properties_shape(name, properties):
+    if not isinstance(properties, dict):
+        raise ValidationError(f"{name}: properties must be a JSON object, not {type(properties).__name__}.")
+
+
+def _save_entry(cs, entry, user, verb, before):
+    entry.save()
+    graph.reindex(
+        cs.workspace, {entry.name: None if entry.op == EntryOp.DELETE else entry.properties}, change_set=cs
+    )
+    _touch(cs)
+    write_only = _write_only(entry.schema)
+    audit.record(
+        verb,
+        actor=user,
+        change_set=cs,
+        target=entry.name,
+        before=before,
+        after=None
+        if entry.op == EntryOp.DELETE
+        else {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace},
+        write_only=[f"/properties{p}" for p in write_only],
+    )
+    return entry
+
+
+def upsert_component(change_set, user, name, schema=None, properties=None, replace=None):
+    """Add a component, or replace its properties whole. `replace` marks it for replacement."""
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError("A component needs a name.")
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        entry, fresh = _entry_for(cs, name)
+        before = None
+        if entry is None:
+            if not schema:
+                raise ValidationError(f"{name}: a new component needs a schema (its CloudFormation type).")
+            if properties is None:
+                properties = {}
+            entry = entry or ChangeSetEntry(
+                change_set=cs, op=EntryOp.ADD, name=name, base_version=cs.workspace.head_version
+            )
+            entry.op, verb = EntryOp.ADD, "component.added"
+        else:
+            before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
+            if entry.op == EntryOp.DELETE:
+                entry.op = EntryOp.EDIT  # un-delete, then edit
+            if schema and schema != entry.schema:
+                if entry.op == EntryOp.EDIT:
+                    raise ValidationError(
+                        f"{name}: the type of an existing component cannot change ({entry.schema} → {schema}); "
+                        "delete it and add a new component."
+                    )
+            verb = "component.edited"
+        if schema:
+            from .schemas import get_schema
+
+            get_schema(schema)
+            entry.schema = schema
+        if properties is not None:
+            _check_properties_shape(name, properties)
+            entry.properties = properties
+        if replace is not None:
+            if replace and entry.op == EntryOp.ADD:
+                raise ValidationError(f"{name}: a new component has nothing to replace.")
+            entry.replace = bool(replace)
+        others = [e for e in cs.entries.all() if e.name != name]
+        _validate(cs, [*others, entry], name, entry.schema, entry.properties)
+        _save_entry(cs, entry, user, verb, before)
+    return entry
+
+
+def set_property(change_set, user, name, path, value):
+    """Edit one property by JSON pointer (relative to properties)."""
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        entry, _ = _entry_for(cs, name)
+        if entry is None or entry.op == EntryOp.DELETE:
+            raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
+        try:
+            parts = pointers.split(path)
+        except ValueError as exc:
+            raise ValidationError(f"{name}: {exc}") from None
+        if not parts:
+            raise ValidationError(f"{name}: give a property path such as /DesiredCount.")
+        before = {"schema": entry.schema, "properties": deepcopy(entry.properties), "replace": entry.replace}
+        props = deepcopy(entry.properties)
+        try:
+            pointers.set_value(props, parts, value)
+        except (IndexError, KeyError, ValueError, TypeError):
+            raise ValidationError(f"{name}{path}: there is no such place to set a value.") from None
+        entry.properties = props
+        others = [e for e in cs.entries.all() if e.name != name]
+        _validate(cs, [*others, entry], name, entry.schema, props)
+        _save_entry(cs, entry, user, "component.edited", before)
+    return entry
+
+
+def remove_property(change_set, user, name, path):
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        entry, _ = _entry_for(cs, name)
+        if entry is None or entry.op == EntryOp.DELETE:
+            raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
+        parts = pointers.split(path)
+        if jsondiff.absent_in(entry.properties, path) or not parts:
+            raise ValidationError(f"{name}{path}: no such property.")
+        before = {"schema": entry.schema, "properties": deepcopy(entry.properties), "replace": entry.replace}
+        props = deepcopy(entry.properties)
+        pointers.delete_value(props, parts)
+        entry.properties = props
+        others = [e for e in cs.entries.all() if e.name != name]
+        _validate(cs, [*others, entry], name, entry.schema, props)
+        _save_entry(cs, entry, user, "component.edited", before)
+    return entry
+
+
+def delete_component(change_set, user, name, check_dependents=True):
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        entry, _ = _entry_for(cs, name)
+        if entry is None or entry.op == EntryOp.DELETE:
+            raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
+        before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
+        if entry.op == EntryOp.ADD:
+            entry.delete()
+            Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
+            _touch(cs)
+            audit.record("component.add_reverted", actor=user, change_set=cs, target=name, before=before)
+            return None
+        entry.op, entry.replace = EntryOp.DELETE, False
+        entry.properties = deepcopy(entry.base_properties or {})
+        _save_entry(cs, entry, user, "component.deleted", before)
+        if check_dependents:
+            _raise_if_dangling(cs, only=name)
+    return entry
+
+
+def _raise_if_dangling(cs, only=None):
+    from .plan import dangling_subscriptions
+
+    problems = dangling_subscriptions(graph.GraphView(cs.workspace, cs))
+    problems = [p for p in problems if only is None or p["component"] == only]
+    if problems:
+        errors = [{"path": p["component"], "message": p["message"]} for p in problems]
+        raise ValidationError(
+            f"Cannot delete {problems[0]['component']}: {problems[0]['message']}.", errors=errors
+        )
+
+
+def revert_component(change_set, user, name):
+    """Drop the change set's row for `name`: the component is as in HEAD again."""
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        entry = cs.entries.filter(name=name).first()
+        if entry is None:
+            raise NotFound(f"Change set #{cs.pk} does not change {name!r}.")
+        if entry.op != EntryOp.ADD:
+            remaining = [e for e in cs.entries.all() if e.name != name]
+            view = graph.GraphView(cs.workspace, cs, entries=remaining)
+            graph.raise_if_errors(name, graph.check_subscriptions(view, name, entry.base_properties or {}))
+        before = {"op": entry.op, "properties": entry.properties}
+        entry.delete()
+        Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
+        _touch(cs)
+        audit.record("component.reverted", actor=user, change_set=cs, target=name, before=before)
+
+
+def apply_spec(change_set, user, spec):
+    """Upsert every component of a portal.spec.Spec into the change set, all or nothing."""
+    errors = []
+    with transaction.atomic():
+        if spec.change_set:
+            update_description(
+                change_set,
+                user,
+                problem=spec.change_set.get("problem"),
+                solution=spec.change_set.get("solution"),
+            )
+        for item in spec.components:
+            try:
+                if item.delete:
+                    delete_component(change_set, user, item.name, check_dependents=False)
+                else:
+                    upsert_component(
+                        change_set, user, item.name, item.schema, item.properties, item.replace or None
+                    )
+            except ValidationError as exc:
+                errors.extend(
+                    {"path": f"{item.name}{e['path']}", "message": e["message"]} for e in exc.errors
+                )
+                if not exc.errors:
+                    errors.append({"path": item.name, "message": exc.message})
+            except NotFound as exc:
+                errors.append({"path": item.name, "message": exc.message})
+        if not errors:
+            try:
+                _raise_if_dangling(ChangeSet.objects.get(pk=change_set.pk))
+            except ValidationError as exc:
+                errors.extend(exc.errors)
+        if errors:
+            transaction.set_rollback(True)
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ValidationError(
+            f"The spec was not applied: {first['path']}: {first['message']}{more}", errors=errors
+        )
+    return ChangeSet.objects.get(pk=change_set.pk)
+
+
+# --- Diff -----------------------------------------------------------------------------------
+
+
+@dataclass
+class ComponentDiff:
+    name: str
+    schema: str
+    op: str  # added | modified | deleted | replaced
+    component_id: str
+    replace: bool = False
+    changes: list = field(default_factory=list)  # jsondiff.Change
+    conflicts: list = field(default_factory=list)
+
+    def as_dict(self, masked=True):
+        from .secrets import mask
+
+        write_only = _write_only(self.schema) if masked else []
+        out = {
+            "name": self.name,
+            "schema": self.schema,
+            "op": self.op,
+            "component_id": self.component_id,
+            "replace": self.replace,
+            "changes": [c.as_dict() for c in self.changes],
+            "conflicts": self.conflicts,
+        }
+        return (
+            mask(out, [f"/changes/*/{k}{p}" for k in ("old", "new") for p in write_only]) if masked else out
+        )
+
+
+def diff(change_set):
+    """Per component and per JSON path, how the change set differs from HEAD.
+
+    Subscriptions appear as subscriptions ({"$source": ...}), not as resolved values.
+    """
+    entries = list(change_set.entries.all())
+    heads = {
+        c.id: c
+        for c in Component.objects.filter(
+            workspace=change_set.workspace, id__in=[e.component_id for e in entries]
+        )
+    }
+    out = []
+    for e in entries:
+        head = heads.get(e.component_id)
+        if e.op == EntryOp.ADD:
+            changes = jsondiff.changes({}, e.properties) if e.properties else []
+            out.append(
+                ComponentDiff(
+                    e.name, e.schema, "added", str(e.component_id), changes=changes, conflicts=e.conflicts
+                )
+            )
+        elif e.op == EntryOp.DELETE:
+            old = head.properties if head else (e.base_properties or {})
+            out.append(
+                ComponentDiff(
+                    e.name,
+                    e.schema,
+                    "deleted",
+                    str(e.component_id),
+                    changes=jsondiff.changes(old, {}),
+                    conflicts=e.conflicts,
+                )
+            )
+        else:
+            old = head.properties if head else (e.base_properties or {})
+            changes = jsondiff.changes(old, e.properties)
+            if not changes and not e.replace and not e.conflicts:
+                continue
+            op = "replaced" if e.replace else "modified"
+            out.append(
+                ComponentDiff(e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts)
+            )
+    return out
+
+
+# --- Rebase and conflicts -------------------------------------------------------------------
+
+
+def is_behind(change_set):
+    return change_set.base_version != change_set.workspace.head_version
+
+
+def rebase(change_set, user=None):
+    """Bring the change set onto the current HEAD.
+
+    Paths changed only in HEAD are merged into the change set; paths changed on both
+    sides become conflicts on the entry. Returns every open conflict of the change set.
+    """
+    with transaction.atomic():
+        cs = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
+        ws = cs.workspace
+        if cs.base_version == ws.head_version:
+            return _conflicts(cs)
+        entries = list(cs.entries.all())
+        heads = {
+            c.id: c for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries])
+        }
+        by_name = {
+            c.name: c
+            for c in Component.objects.filter(
+                workspace=ws, name__in=[e.name for e in entries if e.op == EntryOp.ADD]
+            )
+        }
+        for e in entries:
+            _rebase_entry(e, heads.get(e.component_id), by_name.get(e.name), ws)
+        old_base = cs.base_version
+        cs.base_version = ws.head_version
+        cs.save(update_fields=["base_version", "updated_at"])
+        graph.reindex(
+            ws, {e.name: e.properties for e in entries if e.pk and e.op != EntryOp.DELETE}, change_set=cs
+        )
+        conflicts = _conflicts(cs)
+        audit.record(
+            "changeset.rebased",
+            actor=user,
+            change_set=cs,
+            target=f"change set #{cs.pk}",
+            before={"base_version": old_base},
+            after={"base_version": cs.base_version, "conflicts": len(conflicts)},
+        )
+    return conflicts
+
+
+def _rebase_entry(e, head, same_name, ws):
+    if e.op == EntryOp.ADD:
+        if same_name is not None:
+            e.conflicts = [
+                {
+                    "path": "/",
+                    "kind": "name_taken",
+                    "base": None,
+                    "head": same_name.properties,
+                    "mine": e.properties,
+                    "head_absent": False,
+                    "mine_absent": False,
+                }
+            ]
+            e.save(update_fields=["conflicts", "updated_at"])
+        return
+    base = e.base_properties or {}
+    if head is None:
+        if e.op == EntryOp.DELETE:
+            e.delete()  # deleted on both sides
+            return
+        e.conflicts = [
+            {
+                "path": "/",
+                "kind": "deleted_in_head",
+                "base": base,
+                "head": None,
+                "mine": e.properties,
+                "head_absent": True,
+                "mine_absent": False,
+            }
+        ]
+        e.save(update_fields=["conflicts", "updated_at"])
+        return
+    if head.properties == base:
+        e.base_version = head.version
+        e.save(update_fields=["base_version", "updated_at"])
+        return
+    if e.op == EntryOp.DELETE:
+        e.conflicts = [
+            {
+                "path": "/",
+                "kind": "changed_in_head",
+                "base": base,
+                "head": head.properties,
+                "mine": None,
+                "head_absent": False,
+                "mine_absent": True,
+            }
+        ]
+        e.save(update_fields=["conflicts", "updated_at"])
+        return
+    merged, conflicts = jsondiff.three_way(base, head.properties, e.properties)
+    e.properties = merged
+    e.conflicts = conflicts
+    e.base_properties = deepcopy(head.properties)
+    e.base_version = head.version
+    e.save()
+
+
+def _conflicts(cs):
+    return [{"component": e.name, **c} for e in cs.entries.all() for c in e.conflicts]
+
+
+def resolve_conflict(change_set, user, name, path, take):
+    """Resolve one conflict by taking HEAD's value ("head") or keeping the change set's ("mine")."""
+    if take not in ("head", "mine"):
+        raise ValidationError("Resolve a conflict with take='head' or take='mine'.")
+    with transaction.atomic():
+        cs = _lock(change_set, user)
+        entry = cs.entries.filter(name=name).first()
+        conflict = next((c for c in (entry.conflicts if entry else []) if c["path"] == path), None)
+        if conflict is None:
+            raise NotFound(f"No conflict at {name}{path} in change set #{cs.pk}.")
+        head = Component.objects.filter(workspace=cs.workspace, id=entry.component_id).first()
+        kind = conflict.get("kind")
+        before = {"conflict": conflict}
+        if kind == "name_taken":
+            if take == "head":
+                return _drop_entry(cs, entry, user, before)
+            taken = _head(cs.workspace, name)
+            entry.op, entry.component_id = EntryOp.EDIT, taken.id
+            entry.base_properties, entry.base_version, entry.base_name = (
+                deepcopy(taken.properties),
+                taken.version,
+                taken.name,
+            )
+        elif kind == "deleted_in_head":
+            if take == "head":
+                return _drop_entry(cs, entry, user, before)
+            entry.op, entry.base_properties = EntryOp.ADD, None  # recreate it
+        elif kind == "changed_in_head":
+            if take == "head":
+                return _drop_entry(cs, entry, user, before)
+            entry.base_properties = deepcopy(head.properties)
+        elif take == "head":
+            props = deepcopy(entry.properties)
+            change = jsondiff.Change(
+                path, "deleted" if conflict["head_absent"] else "modified", None, conflict["head"]
+            )
+            entry.properties = jsondiff.apply_changes(props, [change])
+        entry.conflicts = [c for c in entry.conflicts if c["path"] != path]
+        others = [e for e in cs.entries.all() if e.name != name]
+        if entry.op != EntryOp.DELETE:
+            _validate(cs, [*others, entry], name, entry.schema, entry.properties)
+        _save_entry(cs, entry, user, "conflict.resolved", before)
+    return entry
+
+
+def _drop_entry(cs, entry, user, before):
+    entry.delete()
+    Subscription.objects.filter(change_set=cs, consumer_name=entry.name).delete()
+    _touch(cs)
+    audit.record(
+        "conflict.resolved",
+        actor=user,
+        change_set=cs,
+        target=entry.name,
+        before=before,
+        after={"take": "head"},
+    )
+    return None
+
+
+# --- Merge ----------------------------------------------------------------------------------
+
+
+def merge(change_set, user):
+    """Make the change set HEAD, whole or not at all. Returns the new HEAD version.
+
+    Rebases first if HEAD moved; refuses while conflicts remain.
+    """
+    with transaction.atomic():
+        ws = Workspace.objects.select_for_update().get(pk=change_set.workspace_id)
+        cs = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
+        require_role(user, ws, Role.EDITOR)
+        if cs.merged_version is not None:
+            raise ConflictError(f"Change set #{cs.pk} is already merged (HEAD version {cs.merged_version}).")
+        if cs.status in (ChangeSetStatus.ABANDONED, ChangeSetStatus.REJECTED):
+            raise ConflictError(f"Change set #{cs.pk} is {cs.status}; it cannot be merged.")
+        if cs.base_version != ws.head_version:
+            rebase(cs, user)
+            cs.refresh_from_db()
+        conflicts = _conflicts(cs)
+        if conflicts:
+            paths = ", ".join(f"{c['component']}{c['path']}" for c in conflicts[:5])
+            raise ConflictError(f"Change set #{cs.pk} has {len(conflicts)} unresolved conflict(s): {paths}.")
+        version = ws.head_version + 1
+        entries = list(cs.entries.all())
+        heads = {
+            c.id: c for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries])
+        }
+        for e in entries:
+            if e.op == EntryOp.DELETE:
+                Component.objects.filter(pk=e.component_id).delete()
+        for e in entries:
+            if e.op == EntryOp.ADD:
+                Component.objects.create(
+                    id=e.component_id,
+                    workspace=ws,
+                    name=e.name,
+                    schema=e.schema,
+                    properties=e.properties,
+                    version=version,
+                )
+            elif e.op == EntryOp.EDIT:
+                head = heads[e.component_id]
+                head.properties, head.version = e.properties, version
+                head.save(update_fields=["properties", "version", "updated_at"])
+        graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries})
+        graph.propagate(ws, {e.name for e in entries if e.op != EntryOp.DELETE}, roots=("domain",))
+        Subscription.objects.filter(change_set=cs).delete()
+        ws.head_version = version
+        ws.save(update_fields=["head_version"])
+        cs.merged_version = version
+        cs.base_version = version
+        cs.save(update_fields=["merged_version", "base_version", "updated_at"])
+        audit.record(
+            "changeset.merged",
+            actor=user,
+            change_set=cs,
+            target=f"change set #{cs.pk} {cs.name}",
+            after={
+                "head_version": version,
+                "components": [f"{e.op} {e.name}" for e in entries],
+                "at": timezone.now().isoformat(),
+            },
+        )
+    return version

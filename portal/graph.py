@@ -1,0 +1,481 @@
+"""Subscriptions: finding them in properties, resolving them, checking them at the
+edit, and propagating values incrementally through the workspace.
+
+A subscription is `{"$source": {"component": NAME, "path": POINTER}}` anywhere in a
+component's properties. POINTER is rooted at /domain (the producer's desired
+properties, resolved), /resource_value (what AWS reported) or /si (name, type, id).
+
+The Subscription table indexes these edges so that an edit finds its dependents
+without loading the workspace; the JSON stays the source of truth.
+"""
+
+from collections import defaultdict, deque
+from copy import deepcopy
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.db.models import Q
+
+from . import pointers
+from .errors import ValidationError
+from .models import Component, Subscription
+
+SOURCE_KEY = "$source"
+ROOTS = ("domain", "resource_value", "si")
+STRING_TEMPLATE = "Portal::StringTemplate"
+
+
+@dataclass(frozen=True)
+class Source:
+    target: str  # pointer inside the consumer's properties
+    component: str
+    path: str
+
+    @property
+    def root(self):
+        return self.path.split("/", 2)[1] if self.path.count("/") >= 1 else ""
+
+    @property
+    def subpath(self):
+        """The path below the root: '/resource_value/Outputs/0' -> '/Outputs/0'."""
+        return self.path[len(self.root) + 1 :]
+
+
+def is_source(node):
+    return isinstance(node, dict) and len(node) == 1 and SOURCE_KEY in node
+
+
+def find_sources(properties, _pointer=""):
+    """Every $source in `properties`, depth first, in document order."""
+    found = []
+    if is_source(properties):
+        spec = properties[SOURCE_KEY]
+        if isinstance(spec, dict):
+            found.append(Source(_pointer, spec.get("component"), spec.get("path")))
+        else:
+            found.append(Source(_pointer, None, None))
+    elif isinstance(properties, dict):
+        for key, value in properties.items():
+            found.extend(find_sources(value, pointers.child(_pointer, key)))
+    elif isinstance(properties, list):
+        for index, value in enumerate(properties):
+            found.extend(find_sources(value, pointers.child(_pointer, index)))
+    return found
+
+
+def source_error(source):
+    """A message when a $source is malformed, else None."""
+    if not isinstance(source.component, str) or not source.component:
+        return 'a subscription is written {"$source": {"component": NAME, "path": POINTER}}'
+    if not isinstance(source.path, str):
+        return f"the subscription to {source.component!r} has no path"
+    try:
+        parts = pointers.split(source.path)
+    except ValueError as exc:
+        return str(exc)
+    if not parts or parts[0] not in ROOTS:
+        return f"path {source.path!r} must start with /domain, /resource_value or /si"
+    return None
+
+
+@dataclass
+class View:
+    """What a producer offers to its subscribers."""
+
+    name: str
+    schema: str
+    id: str
+    domain: dict
+    pending: list  # pointers (below /domain) whose value is not known yet
+    resource_value: dict | None
+    exists_in_head: bool = True
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def si(self):
+        return {"name": self.name, "type": self.schema, "schema": self.schema, "id": self.id}
+
+    @classmethod
+    def of_component(cls, c):
+        return cls(c.name, c.schema, str(c.id), c.domain or {}, list(c.pending or []), c.resource_value)
+
+
+PENDING = object()
+
+
+def value_at(view, source):
+    """The value `source` points at in `view`, or PENDING while it is not known."""
+    root, sub = source.root, source.subpath
+    if root == "si":
+        try:
+            return pointers.resolve(view.si, sub)
+        except pointers.Missing:
+            return PENDING
+    if root == "resource_value":
+        if view.resource_value is None:
+            return PENDING
+        try:
+            return pointers.resolve(view.resource_value, sub)
+        except pointers.Missing:
+            return PENDING
+    if any(pointers.is_prefix(p, sub) or pointers.is_prefix(sub, p) for p in view.pending):
+        return PENDING
+    try:
+        return pointers.resolve(view.domain, sub)
+    except pointers.Missing:
+        return PENDING
+
+
+def resolve_properties(name, schema, properties, lookup):
+    """Substitute every $source in `properties`.
+
+    `lookup(name)` returns the producer's View (or None if there is no such component).
+    Returns (domain, pending pointers). Pending values are left as None in `domain`.
+    """
+    domain = deepcopy(properties)
+    pending = []
+    for source in find_sources(properties):
+        view = lookup(source.component)
+        value = PENDING if view is None or source_error(source) else value_at(view, source)
+        parts = pointers.split(source.target)
+        if value is PENDING:
+            pending.append(source.target)
+            value = None
+        if parts:
+            pointers.set_value(domain, parts, deepcopy(value))
+        else:
+            domain = deepcopy(value) if isinstance(value, dict) else {}
+    if schema == STRING_TEMPLATE:
+        _render_template(domain, pending)
+    return domain, pending
+
+
+def _render_template(domain, pending):
+    from .string_template import placeholders, render
+
+    template = domain.get("Template") or ""
+    variables = domain.get("Variables") or {}
+    waiting = [
+        n for n in placeholders(template) if any(pointers.is_prefix(f"/Variables/{n}", p) for p in pending)
+    ]
+    if waiting:
+        pending.append("/Rendered")
+        domain["Rendered"] = {"Value": None}
+        return
+    try:
+        domain["Rendered"] = {"Value": render(template, variables)}
+    except ValidationError:
+        pending.append("/Rendered")
+        domain["Rendered"] = {"Value": None}
+
+
+def is_dependency(source, consumer_name):
+    """Does this edge order work (producer before consumer)? /si is known up front and
+    a component reading its own /resource_value is a follow-up update, not a cycle."""
+    if source.root == "si":
+        return False
+    return not (source.component == consumer_name and source.root == "resource_value")
+
+
+# --- The workspace graph, as HEAD or as a change set sees it ------------------------------
+
+
+class GraphView:
+    """Read access to components and edges as HEAD (change_set=None) or a change set sees them.
+
+    A change set's overlay rows replace HEAD's components of the same name (or hide them
+    when deleted); their edges replace HEAD's edges of that consumer.
+    """
+
+    def __init__(self, workspace, change_set=None, entries=None):
+        self.workspace = workspace
+        self.change_set = change_set
+        if change_set is not None and entries is None:
+            entries = list(change_set.entries.all())
+        self.entries = {e.name: e for e in (entries or [])}
+        self._head = {}
+        self._resolved = {}
+
+    # components
+    def head_components(self, names):
+        wanted = [n for n in names if n not in self._head]
+        if wanted:
+            found = {c.name: c for c in Component.objects.filter(workspace=self.workspace, name__in=wanted)}
+            for n in wanted:
+                self._head[n] = found.get(n)
+        return {n: self._head[n] for n in names}
+
+    def exists(self, name):
+        entry = self.entries.get(name)
+        if entry is not None:
+            return entry.op != "delete"
+        return self.head_components([name])[name] is not None
+
+    def properties_of(self, name):
+        entry = self.entries.get(name)
+        if entry is not None:
+            return None if entry.op == "delete" else entry.properties
+        c = self.head_components([name])[name]
+        return None if c is None else c.properties
+
+    def view(self, name, _stack=()):
+        """The producer view of `name` in this graph (resolving overlay rows on demand)."""
+        if name in self._resolved:
+            return self._resolved[name]
+        entry = self.entries.get(name)
+        if entry is None:
+            c = self.head_components([name])[name]
+            result = None if c is None else View.of_component(c)
+        elif entry.op == "delete":
+            result = None
+        else:
+            head = self.head_components([name])[name] if entry.op == "edit" else None
+            resource_value = head.resource_value if head is not None and not entry.replace else None
+            placeholder = View(
+                name, entry.schema, str(entry.component_id), {}, ["/"], resource_value, head is not None
+            )
+            if name in _stack:
+                return placeholder
+            self._resolved[name] = placeholder  # guards against a cycle that slipped through
+
+            def lookup(producer):
+                if producer == name:
+                    return placeholder
+                return self.view(producer, (*_stack, name))
+
+            domain, pending = resolve_properties(name, entry.schema, entry.properties, lookup)
+            result = View(
+                name, entry.schema, str(entry.component_id), domain, pending, resource_value, head is not None
+            )
+        self._resolved[name] = result
+        return result
+
+    # edges
+    def producers_of(self, names):
+        """{consumer: [Source, ...]} for these consumers, as this graph sees them."""
+        out = defaultdict(list)
+        head_names = []
+        for n in names:
+            entry = self.entries.get(n)
+            if entry is not None:
+                if entry.op != "delete":
+                    out[n].extend(find_sources(entry.properties))
+            else:
+                head_names.append(n)
+        if head_names:
+            rows = Subscription.objects.filter(
+                workspace=self.workspace, change_set=None, consumer_name__in=head_names
+            ).values_list("consumer_name", "target_path", "producer_name", "source_path")
+            for consumer, target, producer, path in rows:
+                out[consumer].append(Source(target, producer, path))
+        return out
+
+    def consumers_of(self, names, roots=ROOTS):
+        """{producer: [(consumer, Source), ...]} as this graph sees it."""
+        out = defaultdict(list)
+        names = list(names)
+        if not names:
+            return out
+        rows = Subscription.objects.filter(workspace=self.workspace, producer_name__in=names)
+        if self.change_set is None:
+            rows = rows.filter(change_set=None)
+        else:
+            rows = rows.filter(
+                Q(change_set=None) & ~Q(consumer_name__in=list(self.entries)) | Q(change_set=self.change_set)
+            )
+        for consumer, target, producer, path in rows.values_list(
+            "consumer_name", "target_path", "producer_name", "source_path"
+        ):
+            source = Source(target, producer, path)
+            if source.root in roots:
+                out[producer].append((consumer, source))
+        return out
+
+    def downstream(self, names, roots=("domain", "resource_value")):
+        """Every component that (transitively) subscribes to one of `names`."""
+        seen, frontier = set(), set(names)
+        while frontier:
+            found = set()
+            for edges in self.consumers_of(frontier, roots).values():
+                for consumer, source in edges:
+                    if is_dependency(source, consumer) and consumer not in seen and consumer not in names:
+                        found.add(consumer)
+            seen |= found
+            frontier = found
+            roots = ("domain",)  # past the first hop only resolved desired values move
+        return seen
+
+
+# --- Checks at the edit ------------------------------------------------------------------
+
+
+def check_subscriptions(graph, name, properties):
+    """Errors for malformed paths, unknown components, self-references to /domain and
+    cycles, as [{"path", "message"}]. Values not known yet are fine (pending)."""
+    errors = []
+    producers = set()
+    for source in find_sources(properties):
+        message = source_error(source)
+        if message is None and source.component != name and not graph.exists(source.component):
+            message = f"no component named {source.component!r} in this workspace"
+        if message is None and source.component == name and source.root == "domain":
+            message = "a component cannot subscribe to its own /domain"
+        if message is None:
+            message = _domain_path_error(graph, source)
+        if message:
+            errors.append({"path": source.target or "/", "message": message})
+        elif is_dependency(source, name):
+            producers.add(source.component)
+    if not errors and producers:
+        cycle = _find_cycle(graph, name, producers)
+        if cycle:
+            errors.append(
+                {
+                    "path": "/",
+                    "message": "subscription cycle: " + " -> ".join(cycle) + " (each waits for the next)",
+                }
+            )
+    return errors
+
+
+def _domain_path_error(graph, source):
+    if source.root != "domain" or source.component == "":
+        return None
+    view = graph.view(source.component)
+    if view is None or value_at(view, source) is not PENDING:
+        return None
+    if any(
+        pointers.is_prefix(p, source.subpath) or pointers.is_prefix(source.subpath, p) for p in view.pending
+    ):
+        return None
+    return f"{source.component!r} has no value at {source.path}"
+
+
+def _find_cycle(graph, name, producers):
+    """A path producer -> ... -> name if some producer already depends on `name`."""
+    parent = {p: None for p in producers}
+    frontier = set(producers)
+    while frontier:
+        if name in frontier:
+            chain, node = [], name
+            while node is not None:
+                chain.append(node)
+                node = parent.get(node)
+            return [name, *chain[::-1]]
+        edges = graph.producers_of(frontier)
+        nxt = set()
+        for consumer in frontier:
+            for source in edges.get(consumer, []):
+                if is_dependency(source, consumer) and source.component not in parent:
+                    parent[source.component] = consumer
+                    nxt.add(source.component)
+        frontier = nxt
+    return None
+
+
+# --- Index maintenance and propagation in HEAD -------------------------------------------
+
+
+def index_rows(workspace, consumer_name, properties, change_set=None):
+    return [
+        Subscription(
+            workspace=workspace,
+            change_set=change_set,
+            consumer_name=consumer_name,
+            target_path=s.target,
+            producer_name=s.component,
+            source_path=s.path,
+        )
+        for s in find_sources(properties)
+        if source_error(s) is None
+    ]
+
+
+def reindex(workspace, items, change_set=None):
+    """Rebuild the subscription index for {consumer_name: properties or None (deleted)}."""
+    Subscription.objects.filter(
+        workspace=workspace, change_set=change_set, consumer_name__in=list(items)
+    ).delete()
+    rows = []
+    for consumer, props in items.items():
+        if props is not None:
+            rows.extend(index_rows(workspace, consumer, props, change_set))
+    Subscription.objects.bulk_create(rows, batch_size=1000)
+
+
+def topological(names, edges):
+    """Order `names` so producers come first; `edges` = {consumer: {producers}}."""
+    indegree = {n: 0 for n in names}
+    consumers = defaultdict(list)
+    for consumer, prods in edges.items():
+        for p in prods:
+            if p in indegree and consumer in indegree and p != consumer:
+                indegree[consumer] += 1
+                consumers[p].append(consumer)
+    queue = deque(sorted(n for n, d in indegree.items() if d == 0))
+    order = []
+    while queue:
+        n = queue.popleft()
+        order.append(n)
+        for c in consumers[n]:
+            indegree[c] -= 1
+            if indegree[c] == 0:
+                queue.append(c)
+    order.extend(sorted(n for n in names if n not in set(order)))  # cycles (should not exist) last
+    return order
+
+
+def propagate(workspace, changed, roots=("domain", "resource_value")):
+    """Recompute `domain`/`pending` of the components in `changed` and of everything that
+    depends on them in HEAD; only what depends on the change is touched.
+
+    `roots`: which of the changed components' values moved (an edit moves /domain, an
+    observed resource moves /resource_value). Returns the names whose domain changed.
+    """
+    graph = GraphView(workspace)
+    changed = set(changed)
+    affected = changed | graph.downstream(changed, roots)
+    edges = graph.producers_of(affected)
+    producers = {s.component for sources in edges.values() for s in sources}
+    components = graph.head_components(sorted(affected | producers))
+    views = {n: View.of_component(c) for n, c in components.items() if c is not None}
+    dep_edges = {c: {s.component for s in srcs if is_dependency(s, c)} for c, srcs in edges.items()}
+    dirty = []
+    for name in topological(affected, dep_edges):
+        c = components.get(name)
+        if c is None:
+            continue
+        domain, pending = resolve_properties(name, c.schema, c.properties, views.get)
+        if domain != c.domain or pending != c.pending:
+            c.domain, c.pending = domain, pending
+            dirty.append(c)
+        views[name] = View.of_component(c)
+    with transaction.atomic():
+        Component.objects.bulk_update(dirty, ["domain", "pending"], batch_size=500)
+    return {c.name for c in dirty}
+
+
+def must_resolve(graph, name, properties, schema):
+    """Resolve a component's properties in `graph` (for validation and plans)."""
+
+    def lookup(producer):
+        return graph.view(producer)
+
+    return resolve_properties(name, schema, properties, lookup)
+
+
+def validation_errors(graph, name, schema, properties):
+    """Subscription errors first; schema errors on the resolved document after."""
+    from .schemas import validate_properties
+
+    errors = check_subscriptions(graph, name, properties)
+    if errors:
+        return errors
+    return validate_properties(schema, properties)
+
+
+def raise_if_errors(name, errors):
+    if errors:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ValidationError(f"{name}{first['path']}: {first['message']}{more}", errors=errors)

@@ -1,0 +1,136 @@
+"""Path-level differences between two property documents, and the three-way merge a
+rebase needs. A subscription ({"$source": ...}) is one value, never looked inside.
+"""
+
+from copy import deepcopy
+from dataclasses import dataclass
+
+from . import pointers
+
+ABSENT = object()
+
+
+@dataclass(frozen=True)
+class Change:
+    path: str
+    op: str  # added | modified | deleted
+    old: object = None
+    new: object = None
+
+    def as_dict(self):
+        return {"path": self.path, "op": self.op, "old": self.old, "new": self.new}
+
+
+def _is_leaf(value):
+    return not isinstance(value, dict | list) or (
+        isinstance(value, dict) and len(value) == 1 and "$source" in value
+    )
+
+
+def changes(old, new, path=""):
+    """The smallest subtrees that differ, in document order."""
+    if old == new:
+        return []
+    if isinstance(old, dict) and isinstance(new, dict) and not _is_leaf(old) and not _is_leaf(new):
+        out = []
+        for key in list(old) + [k for k in new if k not in old]:
+            child = pointers.child(path, key)
+            if key not in new:
+                out.append(Change(child, "deleted", old[key], None))
+            elif key not in old:
+                out.append(Change(child, "added", None, new[key]))
+            else:
+                out.extend(changes(old[key], new[key], child))
+        return out
+    if isinstance(old, list) and isinstance(new, list):
+        out = []
+        for i in range(max(len(old), len(new))):
+            child = pointers.child(path, i)
+            if i >= len(new):
+                out.append(Change(child, "deleted", old[i], None))
+            elif i >= len(old):
+                out.append(Change(child, "added", None, new[i]))
+            else:
+                out.extend(changes(old[i], new[i], child))
+        return out
+    return [Change(path, "modified", old, new)]
+
+
+def value_at(doc, path):
+    try:
+        return pointers.resolve(doc, path) if path else doc
+    except pointers.Missing:
+        return ABSENT
+
+
+def _overlaps(a, b):
+    return pointers.is_prefix(a, b) or pointers.is_prefix(b, a)
+
+
+def apply_changes(doc, items):
+    """Apply `items` (Change) to a copy of doc: sets in order, then deletes from the end."""
+    doc = deepcopy(doc)
+    sets = [c for c in items if c.op != "deleted"]
+    deletes = [c for c in items if c.op == "deleted"]
+    for c in sets:
+        if c.path == "":
+            doc = deepcopy(c.new)
+        else:
+            try:
+                pointers.set_value(doc, pointers.split(c.path), deepcopy(c.new))
+            except (IndexError, KeyError, ValueError, TypeError):
+                continue
+    for c in sorted(
+        deletes, key=lambda c: [int(p) if p.isdigit() else -1 for p in pointers.split(c.path)], reverse=True
+    ):
+        try:
+            pointers.delete_value(doc, pointers.split(c.path))
+        except (IndexError, KeyError, ValueError, TypeError):
+            continue
+    return doc
+
+
+def three_way(base, head, mine):
+    """Merge HEAD's changes since `base` into `mine`.
+
+    Returns (merged, conflicts); a conflict is {"path", "base", "head", "mine"} where
+    both sides changed overlapping paths differently. `merged` keeps mine at conflicts.
+    """
+    theirs = changes(base, head)
+    ours = changes(base, mine)
+    conflict_paths = []
+    clean = []
+    for t in theirs:
+        clashing = [o for o in ours if _overlaps(t.path, o.path)]
+        if not clashing:
+            clean.append(t)
+            continue
+        if all(value_at(head, o.path) == value_at(mine, o.path) for o in clashing) and value_at(
+            head, t.path
+        ) == value_at(mine, t.path):
+            continue  # both sides made the same change
+        shortest = min([t.path, *[o.path for o in clashing]], key=len)
+        if shortest not in conflict_paths:
+            conflict_paths.append(shortest)
+    merged = apply_changes(mine, clean)
+    conflicts = []
+    for path in conflict_paths:
+        conflicts.append(
+            {
+                "path": path,
+                "base": _jsonable(value_at(base, path)),
+                "head": _jsonable(value_at(head, path)),
+                "mine": _jsonable(value_at(mine, path)),
+                "head_absent": value_at(head, path) is ABSENT,
+                "mine_absent": value_at(mine, path) is ABSENT,
+            }
+        )
+    return merged, conflicts
+
+
+def _jsonable(value):
+    return None if value is ABSENT else value
+
+
+def absent_in(doc, path):
+    return value_at(doc, path) is ABSENT

@@ -1,0 +1,128 @@
+from portal import changesets, workspaces
+from portal.access import get_user
+from portal.cli import PortalCommand, arg, args
+from portal.errors import NotFound
+from portal.models import ChangeSet
+from portal.plan import plan_actions
+from portal.spec import load_spec
+
+
+def _change_set(change_set_id):
+    cs = ChangeSet.objects.select_related("workspace", "author").filter(pk=change_set_id).first()
+    if cs is None:
+        raise NotFound(f"No change set {change_set_id}.")
+    return cs
+
+
+def summary(cs):
+    return {
+        "id": cs.pk,
+        "name": cs.name,
+        "workspace": cs.workspace.slug,
+        "author": cs.author.username,
+        "status": cs.status,
+        "base_version": cs.base_version,
+        "head_version": cs.workspace.head_version,
+        "revision": cs.revision,
+        "problem": cs.problem,
+        "solution": cs.solution,
+        "components": [
+            {"name": e.name, "op": e.op, "schema": e.schema, "replace": e.replace} for e in cs.entries.all()
+        ],
+    }
+
+
+class Command(PortalCommand):
+    help = "Create, inspect and abandon change sets."
+    verbs = {
+        "create": (
+            "Create a change set from HEAD, optionally filled from a spec file.",
+            args(
+                arg("--workspace", required=True),
+                arg("--name", required=True),
+                arg("--user", required=True),
+                arg("--spec", help="JSON or YAML spec to upsert into the change set"),
+            ),
+        ),
+        "show": ("Show a change set.", arg("id", type=int)),
+        "diff": ("Show a change set's diff against HEAD, its plan and its conflicts.", arg("id", type=int)),
+        "abandon": ("Abandon a change set.", args(arg("id", type=int), arg("--user", required=True))),
+    }
+
+    def do_create(self, workspace, name, user, spec, **_):
+        from django.db import transaction
+
+        ws = workspaces.get_workspace(workspace)
+        author = get_user(user)
+        parsed = load_spec(spec) if spec else None
+        with transaction.atomic():
+            problem = (parsed.change_set or {}).get("problem", "") if parsed else ""
+            solution = (parsed.change_set or {}).get("solution", "") if parsed else ""
+            cs = changesets.create_change_set(
+                ws, author, name, problem=problem or "", solution=solution or ""
+            )
+            if parsed:
+                changesets.apply_spec(cs, author, parsed)
+        return summary(_change_set(cs.pk))
+
+    def text_create(self, r):
+        return f"Created change set #{r['id']} {r['name']} in {r['workspace']} with {len(r['components'])} component change(s)."
+
+    def do_show(self, id, **_):
+        return summary(_change_set(id))
+
+    def text_show(self, r):
+        lines = [
+            f"#{r['id']} {r['name']} [{r['status']}] by {r['author']} in {r['workspace']} "
+            f"(base v{r['base_version']}, HEAD v{r['head_version']})"
+        ]
+        if r["problem"]:
+            lines.append(f"problem: {r['problem']}")
+        if r["solution"]:
+            lines.append(f"solution: {r['solution']}")
+        lines += [
+            f"  {c['op']:7} {c['name']} ({c['schema']}){' [replace]' if c['replace'] else ''}"
+            for c in r["components"]
+        ]
+        return "\n".join(lines)
+
+    def do_diff(self, id, **_):
+        cs = _change_set(id)
+        conflicts = changesets.rebase(cs) if changesets.is_behind(cs) else changesets._conflicts(cs)
+        cs = _change_set(id)
+        plan = plan_actions(cs)
+        return {
+            "id": cs.pk,
+            "diff": [d.as_dict() for d in changesets.diff(cs)],
+            "plan": plan.as_dict(),
+            "conflicts": conflicts,
+        }
+
+    def text_diff(self, r):
+        import json
+
+        lines = []
+        for d in r["diff"]:
+            lines.append(f"{d['op']:9} {d['name']} ({d['schema']})")
+            for c in d["changes"]:
+                old = json.dumps(c["old"]) if c["op"] != "added" else ""
+                new = json.dumps(c["new"]) if c["op"] != "deleted" else ""
+                lines.append(f"    {c['op']:8} {c['path'] or '/'}  {old}{' -> ' if old and new else ''}{new}")
+        lines.append("plan:")
+        for a in r["plan"]["actions"]:
+            wait = f" (after {', '.join(a['waits_for'])})" if a["waits_for"] else ""
+            lines.append(f"  {a['kind']:8} {a['component']}: {a['reason']}{wait}")
+        for e in r["plan"]["errors"]:
+            lines.append(f"  BLOCKED  {e['component']}: {e['message']}")
+        for c in r["conflicts"]:
+            lines.append(
+                f"conflict {c['component']}{c['path']}: HEAD {json.dumps(c['head'])} / mine {json.dumps(c['mine'])}"
+            )
+        return "\n".join(lines)
+
+    def do_abandon(self, id, user, **_):
+        cs = changesets.abandon(_change_set(id), get_user(user))
+        return summary(cs)
+
+    def text_abandon(self, r):
+        return f"Abandoned change set #{r['id']} {r['name']}."

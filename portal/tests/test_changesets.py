@@ -1,0 +1,188 @@
+import pytest
+from django.db import IntegrityError
+
+from portal import changesets
+from portal.errors import ConflictError, NotFound, PermissionDenied, ValidationError
+from portal.models import AuditEvent, ChangeSetStatus, Component, Membership, Role
+
+from .factories import head, src
+
+SG = "AWS::EC2::SecurityGroup"
+SVC = "AWS::ECS::Service"
+
+
+@pytest.fixture
+def bob(users):
+    return users["editor"]
+
+
+@pytest.fixture
+def base(workspace, bob):
+    return head(
+        workspace,
+        bob,
+        {
+            "api-sg": (
+                SG,
+                {
+                    "GroupDescription": "api",
+                    "SecurityGroupIngress": [
+                        {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/16"}
+                    ],
+                },
+            ),
+            "api": (SVC, {"ServiceName": "api", "DesiredCount": 2, "LaunchType": "FARGATE"}),
+        },
+    )
+
+
+def test_it_creates_a_change_set_from_head_and_audits_it(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "add rule", problem="p", solution="s")
+    assert cs.base_version == workspace.head_version == 1 or cs.base_version == 1
+    assert cs.status == ChangeSetStatus.OPEN
+    assert AuditEvent.objects.filter(change_set=cs, verb="changeset.created", actor=bob).exists()
+
+
+def test_it_refuses_viewers_and_outsiders(workspace, users, base):
+    viewer = users["outsider"]
+    with pytest.raises(NotFound):
+        changesets.create_change_set(workspace, viewer, "nope")
+    Membership.objects.create(workspace=workspace, user=viewer, role=Role.VIEWER)
+    with pytest.raises(PermissionDenied, match="needs editor"):
+        changesets.create_change_set(workspace, viewer, "nope")
+
+
+def test_it_leaves_everything_as_it_was_after_an_invalid_edit(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "bad")
+    changesets.set_property(cs, bob, "api", "/DesiredCount", 3)
+    revision = cs.__class__.objects.get(pk=cs.pk).revision
+    with pytest.raises(ValidationError) as err:
+        changesets.set_property(cs, bob, "api", "/DesiredCount", "three")
+    assert err.value.errors[0]["path"] == "/DesiredCount"
+    entry = cs.entries.get(name="api")
+    assert entry.properties["DesiredCount"] == 3
+    assert cs.__class__.objects.get(pk=cs.pk).revision == revision
+    assert Component.objects.get(name="api").properties["DesiredCount"] == 2
+
+
+def test_it_diffs_per_component_and_path_showing_subscriptions(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "self rule")
+    rule = {
+        "IpProtocol": "tcp",
+        "FromPort": 3000,
+        "ToPort": 3000,
+        "SourceSecurityGroupId": src("api-sg", "/resource_value/GroupId"),
+    }
+    changesets.set_property(cs, bob, "api-sg", "/SecurityGroupIngress/1", rule)
+    changesets.set_property(cs, bob, "api", "/DesiredCount", 4)
+    changesets.upsert_component(cs, bob, "logs", "AWS::Logs::LogGroup", {"RetentionInDays": 7})
+    diff = {d.name: d for d in changesets.diff(cs)}
+    assert diff["api-sg"].op == "modified"
+    [change] = diff["api-sg"].changes
+    assert change.path == "/SecurityGroupIngress/1" and change.op == "added"
+    assert change.new["SourceSecurityGroupId"] == src("api-sg", "/resource_value/GroupId")
+    assert [(c.path, c.old, c.new) for c in diff["api"].changes] == [("/DesiredCount", 2, 4)]
+    assert diff["logs"].op == "added"
+
+
+def test_it_deletes_and_abandons(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "drop")
+    changesets.delete_component(cs, bob, "api")
+    assert [(d.name, d.op) for d in changesets.diff(cs)] == [("api", "deleted")]
+    changesets.abandon(cs, bob)
+    cs.refresh_from_db()
+    assert cs.status == ChangeSetStatus.ABANDONED
+    with pytest.raises(ConflictError, match="abandoned"):
+        changesets.set_property(cs, bob, "api", "/DesiredCount", 1)
+
+
+def test_it_refuses_to_delete_a_component_others_subscribe_to(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "consumer")
+    changesets.upsert_component(
+        cs, bob, "web-sg", SG, {"GroupDescription": src("api-sg", "/domain/GroupDescription")}
+    )
+    changesets.merge(cs, bob)
+    cs2 = changesets.create_change_set(workspace, bob, "drop api-sg")
+    with pytest.raises(ValidationError, match="web-sg/GroupDescription still subscribes to api-sg"):
+        changesets.delete_component(cs2, bob, "api-sg")
+    assert not cs2.entries.exists()
+
+
+def test_it_rebases_cleanly_when_different_paths_changed(workspace, bob, users, base):
+    mine = changesets.create_change_set(workspace, bob, "mine")
+    changesets.set_property(mine, bob, "api", "/DesiredCount", 4)
+    theirs = changesets.create_change_set(workspace, bob, "theirs")
+    changesets.set_property(theirs, bob, "api", "/LaunchType", "EC2")
+    changesets.merge(theirs, bob)
+
+    assert changesets.rebase(mine, bob) == []
+    mine.refresh_from_db()
+    assert mine.base_version == 2
+    assert mine.entries.get(name="api").properties == {
+        "ServiceName": "api",
+        "DesiredCount": 4,
+        "LaunchType": "EC2",
+    }
+    changesets.merge(mine, bob)
+    assert Component.objects.get(name="api").properties == {
+        "ServiceName": "api",
+        "DesiredCount": 4,
+        "LaunchType": "EC2",
+    }
+
+
+def test_it_lists_conflicts_path_by_path_and_blocks_merge_until_resolved(workspace, bob, base):
+    mine = changesets.create_change_set(workspace, bob, "mine")
+    changesets.set_property(mine, bob, "api", "/DesiredCount", 4)
+    changesets.set_property(mine, bob, "api", "/LaunchType", "EC2")
+    theirs = changesets.create_change_set(workspace, bob, "theirs")
+    changesets.set_property(theirs, bob, "api", "/DesiredCount", 3)
+    changesets.set_property(
+        theirs, bob, "api", "/LaunchType", "EC2"
+    )  # same change on both sides: no conflict
+    changesets.merge(theirs, bob)
+
+    conflicts = changesets.rebase(mine, bob)
+    assert [(c["component"], c["path"], c["base"], c["head"], c["mine"]) for c in conflicts] == [
+        ("api", "/DesiredCount", 2, 3, 4)
+    ]
+    with pytest.raises(ConflictError, match="unresolved conflict.*api/DesiredCount"):
+        changesets.merge(mine, bob)
+    changesets.resolve_conflict(mine, bob, "api", "/DesiredCount", "head")
+    changesets.merge(mine, bob)
+    assert Component.objects.get(name="api").properties["DesiredCount"] == 3
+
+
+def test_it_keeps_mine_when_asked(workspace, bob, base):
+    mine = changesets.create_change_set(workspace, bob, "mine")
+    changesets.set_property(mine, bob, "api", "/DesiredCount", 4)
+    theirs = changesets.create_change_set(workspace, bob, "theirs")
+    changesets.set_property(theirs, bob, "api", "/DesiredCount", 3)
+    changesets.merge(theirs, bob)
+    changesets.rebase(mine, bob)
+    changesets.resolve_conflict(mine, bob, "api", "/DesiredCount", "mine")
+    changesets.merge(mine, bob)
+    assert Component.objects.get(name="api").properties["DesiredCount"] == 4
+
+
+def test_it_merges_atomically(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "two edits")
+    changesets.set_property(cs, bob, "api", "/DesiredCount", 4)
+    changesets.upsert_component(cs, bob, "web", SVC, {"ServiceName": "web"})
+    # Something makes the merge fail half way: a HEAD component now holds the new name.
+    Component.objects.create(workspace=workspace, name="web", schema=SVC, properties={})
+    with pytest.raises(IntegrityError):
+        changesets.merge(cs, bob)
+    assert Component.objects.get(name="api").properties["DesiredCount"] == 2
+    workspace.refresh_from_db()
+    assert workspace.head_version == 1
+    cs.refresh_from_db()
+    assert cs.merged_version is None
+
+
+def test_it_records_who_changed_what_with_before_and_after(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "audit")
+    changesets.set_property(cs, bob, "api", "/DesiredCount", 4)
+    event = AuditEvent.objects.filter(change_set=cs, verb="component.edited").get()
+    assert event.actor == bob and event.target == "api"
+    assert event.before["properties"]["DesiredCount"] == 2 and event.after["properties"]["DesiredCount"] == 4

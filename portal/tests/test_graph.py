@@ -1,0 +1,191 @@
+import pytest
+
+from portal import changesets, graph, pointers
+from portal.errors import ValidationError
+from portal.models import Component
+
+from .factories import head, observe, src
+
+VPC = "AWS::EC2::VPC"
+SUBNET = "AWS::EC2::Subnet"
+SG = "AWS::EC2::SecurityGroup"
+
+
+def test_it_selects_list_items_by_key():
+    doc = {
+        "Outputs": [
+            {"OutputKey": "A", "OutputValue": "1"},
+            {"OutputKey": "ServiceDiscoveryArn", "OutputValue": "arn:x"},
+        ]
+    }
+    assert pointers.resolve(doc, "/Outputs/ServiceDiscoveryArn/OutputValue") == "arn:x"
+    assert pointers.resolve(doc, "/Outputs/1/OutputValue") == "arn:x"
+    with pytest.raises(pointers.Missing):
+        pointers.resolve(doc, "/Outputs/Nope/OutputValue")
+
+
+def test_it_finds_sources_anywhere_in_properties():
+    props = {
+        "ServiceRegistries": [{"RegistryArn": src("stack", "/resource_value/Outputs/3/OutputValue")}],
+        "X": 1,
+    }
+    (s,) = graph.find_sources(props)
+    assert (s.target, s.component, s.path, s.root) == (
+        "/ServiceRegistries/0/RegistryArn",
+        "stack",
+        "/resource_value/Outputs/3/OutputValue",
+        "resource_value",
+    )
+
+
+def test_it_keeps_a_value_pending_until_the_producer_exists(workspace, users):
+    bob = users["editor"]
+    comps = head(
+        workspace,
+        bob,
+        {
+            "vpc": (VPC, {"CidrBlock": "10.0.0.0/16"}),
+            "subnet": (SUBNET, {"VpcId": src("vpc", "/resource_value/VpcId"), "CidrBlock": "10.0.1.0/24"}),
+        },
+    )
+    subnet = comps["subnet"]
+    assert subnet.pending == ["/VpcId"]
+    assert subnet.domain["VpcId"] is None
+
+    changed = observe(comps["vpc"], "vpc-123", {"VpcId": "vpc-123", "CidrBlock": "10.0.0.0/16"})
+    subnet.refresh_from_db()
+    assert changed == {"subnet"}
+    assert subnet.domain["VpcId"] == "vpc-123" and subnet.pending == []
+
+
+def test_it_resolves_stack_outputs_by_key(workspace, users):
+    bob = users["editor"]
+    comps = head(
+        workspace,
+        bob,
+        {
+            "stack": ("AWS::CloudFormation::Stack", {"TemplateBody": {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup"}}}}),
+            "svc": (
+                "AWS::ECS::Service",
+                {
+                    "ServiceRegistries": [
+                        {
+                            "RegistryArn": src(
+                                "stack", "/resource_value/Outputs/ServiceDiscoveryArn/OutputValue"
+                            )
+                        }
+                    ]
+                },
+            ),
+        },
+    )
+    observe(
+        comps["stack"],
+        "arn:stack",
+        {
+            "Outputs": [
+                {"OutputKey": "Other", "OutputValue": "o"},
+                {
+                    "OutputKey": "ServiceDiscoveryArn",
+                    "OutputValue": "arn:aws:servicediscovery:us-east-1:1:service/srv-1",
+                },
+            ]
+        },
+    )
+    svc = Component.objects.get(name="svc")
+    assert svc.domain["ServiceRegistries"][0]["RegistryArn"].endswith("srv-1")
+
+
+def test_it_rejects_unknown_components_and_malformed_paths_at_the_edit(workspace, users):
+    bob = users["editor"]
+    cs = changesets.create_change_set(workspace, bob, "bad refs")
+    with pytest.raises(ValidationError, match="no component named 'nope'"):
+        changesets.upsert_component(
+            cs, bob, "subnet", SUBNET, {"VpcId": src("nope", "/resource_value/VpcId")}
+        )
+    changesets.upsert_component(cs, bob, "vpc", VPC, {"CidrBlock": "10.0.0.0/16"})
+    with pytest.raises(ValidationError, match="must start with /domain, /resource_value or /si"):
+        changesets.upsert_component(cs, bob, "subnet", SUBNET, {"VpcId": src("vpc", "/VpcId")})
+    with pytest.raises(ValidationError, match="not a JSON pointer"):
+        changesets.upsert_component(cs, bob, "subnet", SUBNET, {"VpcId": src("vpc", "resource_value/VpcId")})
+    assert [e.name for e in cs.entries.all()] == ["vpc"]
+
+
+def test_it_rejects_a_cycle_with_the_chain_in_the_message(workspace, users):
+    bob = users["editor"]
+    cs = changesets.create_change_set(workspace, bob, "cycle")
+    changesets.upsert_component(cs, bob, "a", SG, {"GroupDescription": "a"})
+    changesets.upsert_component(cs, bob, "b", SG, {"GroupDescription": src("a", "/domain/GroupDescription")})
+    changesets.upsert_component(cs, bob, "c", SG, {"GroupDescription": src("b", "/domain/GroupDescription")})
+    with pytest.raises(ValidationError, match="cycle: a -> c -> b -> a"):
+        changesets.upsert_component(
+            cs, bob, "a", SG, {"GroupDescription": src("c", "/domain/GroupDescription")}
+        )
+    assert cs.entries.get(name="a").properties == {"GroupDescription": "a"}
+
+
+def test_it_allows_a_component_to_subscribe_to_its_own_resource_value(workspace, users):
+    bob = users["editor"]
+    rule = {
+        "IpProtocol": "tcp",
+        "FromPort": 3000,
+        "ToPort": 3000,
+        "SourceSecurityGroupId": src("api-sg", "/resource_value/GroupId"),
+    }
+    comps = head(
+        workspace, bob, {"api-sg": (SG, {"GroupDescription": "api", "SecurityGroupIngress": [rule]})}
+    )
+    assert comps["api-sg"].pending == ["/SecurityGroupIngress/0/SourceSecurityGroupId"]
+    observe(comps["api-sg"], "sg-1", {"GroupId": "sg-1"})
+    comps["api-sg"].refresh_from_db()
+    assert comps["api-sg"].domain["SecurityGroupIngress"][0]["SourceSecurityGroupId"] == "sg-1"
+
+
+def test_it_rejects_subscribing_to_its_own_domain(workspace, users):
+    bob = users["editor"]
+    cs = changesets.create_change_set(workspace, bob, "self")
+    with pytest.raises(ValidationError, match="own /domain"):
+        changesets.upsert_component(
+            cs, bob, "a", SG, {"GroupDescription": "x", "GroupName": src("a", "/domain/GroupDescription")}
+        )
+
+
+def test_it_renders_string_templates_from_subscriptions(workspace, users):
+    bob = users["editor"]
+    comps = head(
+        workspace,
+        bob,
+        {
+            "cluster": ("AWS::ECS::Cluster", {"ClusterName": "tonys-chips-sandbox"}),
+            "definition": (
+                "Portal::StringTemplate",
+                {
+                    "Template": '{"Cluster": "{{ Cluster }}", "Service": "{{Service}}"}',
+                    "Variables": {"Cluster": src("cluster", "/domain/ClusterName"), "Service": "api"},
+                },
+            ),
+        },
+    )
+    rendered = comps["definition"].domain["Rendered"]["Value"]
+    assert rendered == '{"Cluster": "tonys-chips-sandbox", "Service": "api"}'
+
+
+def test_it_propagates_only_to_what_depends_on_the_edit(workspace, users, django_assert_max_num_queries):
+    bob = users["editor"]
+    spec = {"root": (SG, {"GroupDescription": "root"}), "other": (SG, {"GroupDescription": "other"})}
+    for i in range(5):
+        spec[f"chain{i}"] = (
+            SG,
+            {"GroupDescription": src("root" if i == 0 else f"chain{i - 1}", "/domain/GroupDescription")},
+        )
+    head(workspace, bob, spec)
+    assert Component.objects.get(name="chain4").domain["GroupDescription"] == "root"
+
+    cs = changesets.create_change_set(workspace, bob, "edit root")
+    changesets.set_property(cs, bob, "root", "/GroupDescription", "renamed")
+    changesets.merge(cs, bob)
+    assert Component.objects.get(name="chain4").domain["GroupDescription"] == "renamed"
+    other = Component.objects.get(name="other")
+    changed = graph.propagate(workspace, {"other"})
+    assert changed == set()  # nothing depends on it, nothing moved
+    assert other.updated_at == Component.objects.get(name="other").updated_at
