@@ -68,6 +68,13 @@ def register(cls):
 
 
 def provider_for(type_name, clients) -> Provider:
+    from . import load_all
+
+    load_all()
+    if type_name not in _REGISTRY:
+        raise ProviderError(
+            f"No provider for {type_name}: the portal cannot manage it in AWS yet.", code="Unsupported"
+        )
     return _REGISTRY[type_name](clients)
 
 
