@@ -27,7 +27,7 @@ from .models import (
 )
 
 
-def _write_only(schema):
+def write_only_for(schema):
     try:
         from .schemas import write_only_paths
 
@@ -174,7 +174,7 @@ def _save_entry(cs, entry, user, verb, before):
         cs.workspace, {entry.name: None if entry.op == EntryOp.DELETE else entry.properties}, change_set=cs
     )
     _touch(cs)
-    write_only = _write_only(entry.schema)
+    write_only = write_only_for(entry.schema)
     audit.record(
         verb,
         actor=user,
@@ -189,8 +189,11 @@ def _save_entry(cs, entry, user, verb, before):
     return entry
 
 
-def upsert_component(change_set, user, name, schema=None, properties=None, replace=None):
-    """Add a component, or replace its properties whole. `replace` marks it for replacement."""
+def upsert_component(change_set, user, name, schema=None, properties=None, replace=None, validate=True):
+    """Add a component, or replace its properties whole. `replace` marks it for replacement.
+
+    validate=False leaves the checks to the caller (apply_spec validates the whole
+    change set once every component of the spec is in, so order does not matter)."""
     name = (name or "").strip()
     if not name:
         raise ValidationError("A component needs a name.")
@@ -230,8 +233,9 @@ def upsert_component(change_set, user, name, schema=None, properties=None, repla
             if replace and entry.op == EntryOp.ADD:
                 raise ValidationError(f"{name}: a new component has nothing to replace.")
             entry.replace = bool(replace)
-        others = [e for e in cs.entries.all() if e.name != name]
-        _validate(cs, [*others, entry], name, entry.schema, entry.properties)
+        if validate:
+            others = [e for e in cs.entries.all() if e.name != name]
+            _validate(cs, [*others, entry], name, entry.schema, entry.properties)
         _save_entry(cs, entry, user, verb, before)
     return entry
 
@@ -349,7 +353,13 @@ def apply_spec(change_set, user, spec):
                     delete_component(change_set, user, item.name, check_dependents=False)
                 else:
                     upsert_component(
-                        change_set, user, item.name, item.schema, item.properties, item.replace or None
+                        change_set,
+                        user,
+                        item.name,
+                        item.schema,
+                        item.properties,
+                        item.replace or None,
+                        validate=False,
                     )
             except ValidationError as exc:
                 errors.extend(
@@ -359,6 +369,14 @@ def apply_spec(change_set, user, spec):
                     errors.append({"path": item.name, "message": exc.message})
             except NotFound as exc:
                 errors.append({"path": item.name, "message": exc.message})
+        if not errors:
+            cs = ChangeSet.objects.get(pk=change_set.pk)
+            view = graph.GraphView(cs.workspace, cs)
+            for item in spec.components:
+                entry = view.entries.get(item.name)
+                if not item.delete and entry is not None:
+                    for e in graph.validation_errors(view, item.name, entry.schema, entry.properties):
+                        errors.append({"path": f"{item.name}{e['path']}", "message": e["message"]})
         if not errors:
             try:
                 _raise_if_dangling(ChangeSet.objects.get(pk=change_set.pk))
@@ -391,7 +409,7 @@ class ComponentDiff:
     def as_dict(self, masked=True):
         from .secrets import mask
 
-        write_only = _write_only(self.schema) if masked else []
+        write_only = write_only_for(self.schema) if masked else []
         out = {
             "name": self.name,
             "schema": self.schema,
@@ -469,7 +487,7 @@ def rebase(change_set, user=None):
         cs = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
         ws = cs.workspace
         if cs.base_version == ws.head_version:
-            return _conflicts(cs)
+            return open_conflicts(cs)
         entries = list(cs.entries.all())
         heads = {
             c.id: c for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries])
@@ -488,7 +506,7 @@ def rebase(change_set, user=None):
         graph.reindex(
             ws, {e.name: e.properties for e in entries if e.pk and e.op != EntryOp.DELETE}, change_set=cs
         )
-        conflicts = _conflicts(cs)
+        conflicts = open_conflicts(cs)
         audit.record(
             "changeset.rebased",
             actor=user,
@@ -560,7 +578,7 @@ def _rebase_entry(e, head, same_name, ws):
     e.save()
 
 
-def _conflicts(cs):
+def open_conflicts(cs):
     return [{"component": e.name, **c} for e in cs.entries.all() for c in e.conflicts]
 
 
@@ -643,7 +661,7 @@ def merge(change_set, user):
         if cs.base_version != ws.head_version:
             rebase(cs, user)
             cs.refresh_from_db()
-        conflicts = _conflicts(cs)
+        conflicts = open_conflicts(cs)
         if conflicts:
             paths = ", ".join(f"{c['component']}{c['path']}" for c in conflicts[:5])
             raise ConflictError(f"Change set #{cs.pk} has {len(conflicts)} unresolved conflict(s): {paths}.")

@@ -79,6 +79,8 @@ class Component(models.Model):
     domain = models.JSONField(default=dict, blank=True)
     pending = models.JSONField(default=list, blank=True)
     resource_id = models.CharField(max_length=1024, blank=True, help_text="Physical id in AWS")
+    # The resolved properties last sent to AWS: the "old" side of the next update.
+    applied = models.JSONField(null=True, blank=True)
     resource_value = models.JSONField(null=True, blank=True)
     resource_status = models.CharField(
         max_length=16, choices=ResourceStatus.choices, default=ResourceStatus.NONE
@@ -201,6 +203,9 @@ class ChangeSetEntry(models.Model):
     base_properties = models.JSONField(null=True, blank=True)
     base_version = models.PositiveIntegerField(default=0)
     conflicts = models.JSONField(default=list, blank=True)
+    adopt_id = models.CharField(
+        max_length=1024, blank=True, help_text="Physical id of an existing AWS resource to import"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -242,3 +247,26 @@ class AuditEvent(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.verb} {self.target}"
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class Approval(models.Model):
+    """An approver's decision on exactly what they saw: `checksum` covers the change
+    set's content and its plan; when either moves the approval is stale."""
+
+    change_set = models.ForeignKey(ChangeSet, on_delete=models.CASCADE, related_name="approvals")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decision = models.CharField(max_length=8, choices=Decision.choices)
+    comment = models.TextField(blank=True)
+    checksum = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.user} {self.decision}d #{self.change_set_id}"

@@ -17,7 +17,7 @@ PORTAL_TYPE_PREFIX = "Portal::"
 
 @dataclass
 class Action:
-    kind: str  # create | update | replace | delete
+    kind: str  # create | update | replace | delete | import
     component: str
     component_id: str
     schema: str
@@ -66,14 +66,14 @@ class Plan:
         return not self.errors
 
     def as_dict(self, masked=True):
-        from .changesets import _write_only
+        from .changesets import write_only_for
         from .secrets import mask
 
         actions = []
         for a in self.actions:
             d = a.as_dict()
             if masked:
-                wo = _write_only(a.schema)
+                wo = write_only_for(a.schema)
                 d = mask(d, [f"/changes/*/{k}{p}" for k in ("old", "new") for p in wo])
             actions.append(d)
         return {
@@ -126,7 +126,16 @@ def plan_actions(change_set):
     for name, e in entries.items():
         head = heads.get(name)
         local = e.schema.startswith(PORTAL_TYPE_PREFIX)
-        if e.op == EntryOp.ADD:
+        if e.op == EntryOp.ADD and e.adopt_id:
+            a = Action(
+                "import",
+                name,
+                str(e.component_id),
+                e.schema,
+                f"adopts the existing {e.adopt_id} (read, not created)",
+            )
+            a.changes = jsondiff.changes({}, e.properties)
+        elif e.op == EntryOp.ADD:
             a = Action("create", name, str(e.component_id), e.schema, "added in this change set", local=local)
             a.changes = jsondiff.changes({}, e.properties)
         elif e.op == EntryOp.DELETE:
@@ -285,7 +294,7 @@ def _wire_dependencies(view, entries, actions):
     )
     for name, a in actions.items():
         waits = set()
-        if a.kind in ("create", "update", "replace"):
+        if a.kind in ("create", "update", "replace", "import"):
             for s in producers_now.get(name, []):
                 p = actions.get(s.component)
                 if p is not None and p is not a and graph.is_dependency(s, name) and p.kind != "delete":

@@ -64,7 +64,10 @@ def test_it_resolves_stack_outputs_by_key(workspace, users):
         workspace,
         bob,
         {
-            "stack": ("AWS::CloudFormation::Stack", {"TemplateBody": {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup"}}}}),
+            "stack": (
+                "AWS::CloudFormation::Stack",
+                {"TemplateBody": {"Resources": {"Logs": {"Type": "AWS::Logs::LogGroup"}}}},
+            ),
             "svc": (
                 "AWS::ECS::Service",
                 {

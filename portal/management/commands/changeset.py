@@ -47,6 +47,31 @@ class Command(PortalCommand):
         "show": ("Show a change set.", arg("id", type=int)),
         "diff": ("Show a change set's diff against HEAD, its plan and its conflicts.", arg("id", type=int)),
         "abandon": ("Abandon a change set.", args(arg("id", type=int), arg("--user", required=True))),
+        "request-approval": (
+            "Ask approvers to review a change set.",
+            args(arg("id", type=int), arg("--user", required=True)),
+        ),
+        "approve": (
+            "Approve a change set (not your own).",
+            args(arg("id", type=int), arg("--user", required=True), arg("--comment", default="")),
+        ),
+        "reject": (
+            "Reject a change set, saying why.",
+            args(arg("id", type=int), arg("--user", required=True), arg("--comment", required=True)),
+        ),
+        "apply": (
+            "Apply a change set to AWS with the Celery workers.",
+            args(
+                arg("id", type=int),
+                arg("--user", required=True),
+                arg(
+                    "--wait",
+                    action="store_true",
+                    help="block until the apply ends; exit non-zero if any action failed",
+                ),
+                arg("--timeout", type=float, default=3600),
+            ),
+        ),
     }
 
     def do_create(self, workspace, name, user, spec, **_):
@@ -88,7 +113,7 @@ class Command(PortalCommand):
 
     def do_diff(self, id, **_):
         cs = _change_set(id)
-        conflicts = changesets.rebase(cs) if changesets.is_behind(cs) else changesets._conflicts(cs)
+        conflicts = changesets.rebase(cs) if changesets.is_behind(cs) else changesets.open_conflicts(cs)
         cs = _change_set(id)
         plan = plan_actions(cs)
         return {
@@ -126,3 +151,42 @@ class Command(PortalCommand):
 
     def text_abandon(self, r):
         return f"Abandoned change set #{r['id']} {r['name']}."
+
+    def do_request_approval(self, id, user, **_):
+        from portal import approvals
+
+        return summary(approvals.request_approval(_change_set(id), get_user(user)))
+
+    def text_request_approval(self, r):
+        return f"Change set #{r['id']} {r['name']} now needs approval."
+
+    def do_approve(self, id, user, comment, **_):
+        from portal import approvals
+
+        return summary(approvals.approve(_change_set(id), get_user(user), comment))
+
+    def text_approve(self, r):
+        return f"Change set #{r['id']} {r['name']} is {r['status']}."
+
+    def do_reject(self, id, user, comment, **_):
+        from portal import approvals
+
+        return summary(approvals.reject(_change_set(id), get_user(user), comment))
+
+    text_reject = text_approve
+
+    def do_apply(self, id, user, wait, timeout, **_):
+        from workers.apply import request_apply
+        from workers.runs import describe_run, wait_for_run
+
+        run = request_apply(_change_set(id), get_user(user))
+        if not wait:
+            return describe_run(run)
+        run = wait_for_run(run, timeout, progress=lambda line: self.stderr.write(line))
+        result = describe_run(run)
+        return result, 0 if run.status == "succeeded" else 1
+
+    def text_apply(self, r):
+        from workers.runs import run_text
+
+        return run_text(r)

@@ -83,3 +83,20 @@ class Command(PortalCommand):
 
     def text_import(self, r):
         return f"Imported into {r['workspace']} through change set #{r['change_set']}: HEAD v{r['head_version']}, {r['components']} components."
+
+    def do_refresh(self, slug, wait, **_):
+        ws = workspaces.get_workspace(slug)
+        if wait:
+            from workers.refresh import refresh_workspace
+
+            return {"workspace": slug, **refresh_workspace(ws.pk)}
+        from workers.tasks import refresh_workspace
+
+        refresh_workspace.delay(ws.pk)
+        return {"workspace": slug, "queued": True}
+
+    def text_refresh(self, r):
+        if r.get("queued"):
+            return f"Refresh of {r['workspace']} queued for the workers."
+        drifted = ", ".join(r["drifted"]) or "none"
+        return f"Refreshed {r['read']} resources of {r['workspace']}; drifted: {drifted}."

@@ -1,0 +1,614 @@
+"""Applying a change set: the run and its action rows, the per-workspace queue, the
+dispatcher that starts what is unblocked, and the execution of one action.
+
+Rows are written before anything is enqueued; every step is a conditional update so
+that duplicate messages, two dispatchers or a worker that died half way cannot run an
+action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call in here.
+"""
+
+import logging
+import os
+import socket
+from copy import deepcopy
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal import audit, changesets, graph, pointers
+from portal.access import require_role
+from portal.errors import ConflictError, PortalError, ValidationError
+from portal.models import ChangeSet, ChangeSetStatus, Component, ResourceStatus, Role, Workspace
+from portal.plan import plan_actions
+from portal.secrets import mask, mask_text
+
+from .aws import AwsTarget, Clients
+from .models import DONE, Action, ActionStatus, ApplyRun, RunStatus
+from .providers.base import ProviderError, ResourceMissing, provider_for
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = int(os.environ.get("PORTAL_ACTION_MAX_ATTEMPTS", "3"))
+
+
+def worker_name():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _enqueue_action(action_id):
+    from .tasks import execute_action
+
+    transaction.on_commit(lambda: execute_action.delay(action_id))
+
+
+def _enqueue_start(workspace_id):
+    from .tasks import start_next_run
+
+    transaction.on_commit(lambda: start_next_run.delay(workspace_id))
+
+
+# --- Asking for an apply -------------------------------------------------------------------
+
+
+def apply_blockers(change_set, plan=None):
+    """Why this change set cannot be applied now, in words ([] when it can)."""
+    from portal import approvals
+
+    blockers = []
+    if change_set.merged_version is not None or change_set.status in (
+        ChangeSetStatus.APPLYING,
+        ChangeSetStatus.APPLIED,
+    ):
+        return [f"change set #{change_set.pk} is already {change_set.status}"]
+    if change_set.status in (ChangeSetStatus.ABANDONED, ChangeSetStatus.REJECTED):
+        return [f"change set #{change_set.pk} is {change_set.status}"]
+    plan = plan or plan_actions(change_set)
+    blockers.extend(f"{e['component']}: {e['message']}" for e in plan.errors)
+    blockers.extend(approvals.approval_blockers(change_set, plan))
+    if not plan.actions and not change_set.entries.exists():
+        blockers.append("the change set changes nothing")
+    return blockers
+
+
+def request_apply(change_set, user):
+    """Queue the change set for apply; returns the ApplyRun (queued behind any running one)."""
+    with transaction.atomic():
+        cs = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
+        require_role(user, cs.workspace, Role.EDITOR)
+        if changesets.is_behind(cs):
+            changesets.rebase(cs, user)
+            cs.refresh_from_db()
+        plan = plan_actions(cs)
+        blockers = apply_blockers(cs, plan)
+        if blockers:
+            raise ConflictError(f"Change set #{cs.pk} cannot be applied: " + "; ".join(blockers) + ".")
+        run = ApplyRun.objects.create(
+            workspace=cs.workspace, change_set=cs, requested_by=user, plan_checksum=plan.checksum
+        )
+        _create_actions(run, plan)
+        before = cs.status
+        cs.status = ChangeSetStatus.APPLYING
+        cs.save(update_fields=["status", "updated_at"])
+        audit.record(
+            "changeset.apply_requested",
+            actor=user,
+            change_set=cs,
+            target=f"apply #{run.pk}",
+            before={"status": before},
+            after={"status": cs.status, "run": run.pk, "actions": len(plan.actions)},
+        )
+        _enqueue_start(cs.workspace_id)
+    return run
+
+
+def _create_actions(run, plan):
+    Action.objects.bulk_create(
+        [
+            Action(
+                run=run,
+                key=a.key,
+                kind=a.kind,
+                component_name=a.component,
+                component_id=a.component_id,
+                schema=a.schema,
+                reason=a.reason,
+                waits_for=a.waits_for,
+                follow_up=a.follow_up,
+                local=a.local,
+            )
+            for a in plan.actions
+        ]
+    )
+
+
+# --- The per-workspace queue ---------------------------------------------------------------
+
+
+def start_next(workspace_id):
+    """Start the oldest queued run of the workspace unless one is running (the apply lock)."""
+    with transaction.atomic():
+        ws = Workspace.objects.select_for_update().get(pk=workspace_id)
+        if ApplyRun.objects.filter(workspace=ws, status=RunStatus.RUNNING).exists():
+            return None
+        run = ApplyRun.objects.filter(workspace=ws, status=RunStatus.QUEUED).order_by("id").first()
+        if run is None:
+            return None
+        try:
+            _merge_for_run(run)
+        except PortalError as exc:
+            _fail_run_before_start(run, exc.message)
+            _enqueue_start(ws.pk)
+            return run
+        run.status, run.started_at = RunStatus.RUNNING, timezone.now()
+        run.save(update_fields=["status", "started_at"])
+        audit.record(
+            "apply.started", actor=run.requested_by, change_set=run.change_set, target=f"apply #{run.pk}"
+        )
+    dispatch(run.pk)
+    return run
+
+
+def _merge_for_run(run):
+    """Check the plan is still the one asked for, snapshot what AWS has, merge into HEAD."""
+    cs = run.change_set
+    if run.kind != "apply" or cs is None:
+        return
+    if changesets.is_behind(cs):
+        changesets.rebase(cs, run.requested_by)
+        cs.refresh_from_db()
+    plan = plan_actions(cs)
+    if plan.checksum != run.plan_checksum:
+        raise ConflictError(
+            "HEAD moved and the plan changed since the apply was requested; review the new plan and apply again"
+        )
+    heads = {
+        str(c.id): c
+        for c in Component.objects.filter(
+            workspace=run.workspace, id__in=[a.component_id for a in plan.actions]
+        )
+    }
+    for action in run.actions.all():
+        head = heads.get(str(action.component_id))
+        if head is not None:
+            action.physical_id = head.resource_id
+            action.old_properties = head.applied if head.applied is not None else head.domain
+            action.save(update_fields=["physical_id", "old_properties"])
+    adopt = {e.component_id: e.adopt_id for e in cs.entries.exclude(adopt_id="")}
+    changesets.merge(cs, run.requested_by)
+    for component_id, physical_id in adopt.items():
+        Component.objects.filter(pk=component_id).update(resource_id=physical_id)
+
+
+def _fail_run_before_start(run, message):
+    run.status, run.error, run.finished_at = RunStatus.FAILED, message, timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
+    run.actions.filter(status=ActionStatus.WAITING).update(
+        status=ActionStatus.CANCELLED, error="the apply did not start"
+    )
+    if run.change_set:
+        ChangeSet.objects.filter(pk=run.change_set_id).update(status=ChangeSetStatus.FAILED)
+    audit.record(
+        "apply.failed",
+        actor=run.requested_by,
+        change_set=run.change_set,
+        target=f"apply #{run.pk}",
+        after={"error": message},
+    )
+
+
+def cancel_run(run, user):
+    """Cancel a queued run (it never touched HEAD or AWS)."""
+    with transaction.atomic():
+        run = ApplyRun.objects.select_for_update().get(pk=run.pk)
+        require_role(user, run.workspace, Role.EDITOR)
+        if run.status != RunStatus.QUEUED:
+            raise ConflictError(f"Apply #{run.pk} is {run.status}; only a queued apply can be cancelled.")
+        run.status, run.finished_at = RunStatus.CANCELLED, timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+        run.actions.update(status=ActionStatus.CANCELLED)
+        if run.change_set:
+            back = ChangeSetStatus.APPROVED if run.workspace.approvals_required else ChangeSetStatus.OPEN
+            ChangeSet.objects.filter(pk=run.change_set_id, status=ChangeSetStatus.APPLYING).update(
+                status=back
+            )
+        audit.record(
+            "apply.cancelled",
+            actor=user,
+            change_set=run.change_set,
+            workspace=run.workspace,
+            target=f"apply #{run.pk}",
+        )
+    return run
+
+
+# --- Dispatching what is ready -------------------------------------------------------------
+
+
+def dispatch(run_id):
+    """Queue the actions whose dependencies succeeded, block those whose dependencies
+    failed, and finish the run when nothing is left to do."""
+    with transaction.atomic():
+        run = ApplyRun.objects.select_for_update().select_related("workspace").get(pk=run_id)
+        if run.status != RunStatus.RUNNING:
+            return
+        actions = list(run.actions.all())
+        status = {a.key: a.status for a in actions}
+        changed = True
+        while changed:
+            changed = False
+            for a in actions:
+                if a.status != ActionStatus.WAITING:
+                    continue
+                bad = [
+                    k
+                    for k in a.waits_for
+                    if status.get(k) in (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
+                ]
+                if bad:
+                    a.status = status[a.key] = ActionStatus.BLOCKED
+                    a.error = f"not run: {', '.join(bad)} did not succeed"
+                    Action.objects.filter(pk=a.pk, status=ActionStatus.WAITING).update(
+                        status=a.status, error=a.error
+                    )
+                    changed = True
+        in_flight = sum(1 for a in actions if a.status in (ActionStatus.QUEUED, ActionStatus.RUNNING))
+        room = max(0, settings.PORTAL_APPLY_CONCURRENCY - in_flight)
+        ready = [
+            a
+            for a in actions
+            if a.status == ActionStatus.WAITING
+            and all(status.get(k) == ActionStatus.SUCCEEDED for k in a.waits_for)
+        ]
+        now = timezone.now()
+        for a in ready[:room]:
+            if Action.objects.filter(pk=a.pk, status=ActionStatus.WAITING).update(
+                status=ActionStatus.QUEUED, queued_at=now
+            ):
+                a.status = ActionStatus.QUEUED
+                _enqueue_action(a.pk)
+        if all(a.status in DONE for a in actions):
+            _finish(run, actions)
+
+
+def _finish(run, actions):
+    ok = all(a.status == ActionStatus.SUCCEEDED for a in actions)
+    run.status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
+    run.finished_at = timezone.now()
+    failed = [a for a in actions if a.status == ActionStatus.FAILED]
+    run.error = "" if ok else "; ".join(f"{a.key}: {a.error}" for a in failed)[:4000]
+    run.save(update_fields=["status", "finished_at", "error"])
+    if run.change_set_id:
+        ChangeSet.objects.filter(pk=run.change_set_id).update(
+            status=ChangeSetStatus.APPLIED if ok else ChangeSetStatus.FAILED, updated_at=run.finished_at
+        )
+    audit.record(
+        "apply.succeeded" if ok else "apply.failed",
+        actor=run.requested_by,
+        change_set=run.change_set,
+        workspace=run.workspace,
+        target=f"apply #{run.pk}",
+        after={
+            "succeeded": sum(a.status == ActionStatus.SUCCEEDED for a in actions),
+            "failed": len(failed),
+            "error": run.error or None,
+        },
+    )
+    from . import hooks
+
+    hooks.run_finished(run)
+    _enqueue_start(run.workspace_id)
+
+
+# --- Executing one action ------------------------------------------------------------------
+
+
+def execute(action_id, worker=None):
+    """Claim and run one action; safe to call twice for the same id."""
+    now = timezone.now()
+    claimed = Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
+        status=ActionStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        worker=worker or worker_name(),
+        started_at=now,
+        error="",
+    )
+    if not claimed:
+        return None
+    action = Action.objects.select_related("run__workspace").get(pk=action_id)
+    try:
+        performer = Performer(action)
+        performer.perform()
+    except ProviderError as exc:
+        _fail(action, exc.message, exc.immutable_property or "")
+    except ResourceMissing as exc:
+        _fail(action, f"the resource is gone from AWS: {exc}")
+    except PortalError as exc:
+        _fail(action, exc.message)
+    except Exception as exc:  # an action must end failed, never stuck running
+        log.exception("action %s failed", action.key)
+        _fail(action, f"{type(exc).__name__}: {exc}")
+    else:
+        Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+            status=ActionStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+            result=performer.result,
+            request=performer.request,
+        )
+    dispatch(action.run_id)
+    return Action.objects.get(pk=action_id)
+
+
+def _fail(action, message, immutable_property=""):
+    if immutable_property:
+        message += (
+            f" — AWS cannot change {immutable_property} of this {action.schema} in place; "
+            "replace the component (the portal can open a change set that does it)."
+        )
+    Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+        status=ActionStatus.FAILED,
+        finished_at=timezone.now(),
+        error=mask_text(message)[:4000],
+        immutable_property=immutable_property,
+    )
+    Component.objects.filter(pk=action.component_id).update(resource_status=ResourceStatus.FAILED)
+
+
+def strip_pending(properties, pending):
+    """Drop values not known yet before a create: the whole list item that holds one (a
+    security-group rule without its source is a different rule), else the key."""
+    props = deepcopy(properties)
+    cuts = set()
+    for pointer in pending:
+        parts = pointers.split(pointer)
+        cut = parts
+        for depth in range(len(parts) - 1, 0, -1):
+            try:
+                parent = pointers.resolve(props, pointers.join(parts[:depth]))
+            except pointers.Missing:
+                break
+            if isinstance(parent, list):
+                cut = parts[: depth + 1]
+                break
+        cuts.add(tuple(cut))
+    order = sorted(cuts, key=lambda c: [(1, int(p)) if p.isdigit() else (0, p) for p in c], reverse=True)
+    for cut in order:
+        try:
+            pointers.delete_value(props, list(cut))
+        except (IndexError, KeyError, ValueError, TypeError):
+            pass
+    return props
+
+
+class Performer:
+    """Carries one action out against AWS and records what AWS answered."""
+
+    def __init__(self, action):
+        self.action = action
+        self.run = action.run
+        self.workspace = action.run.workspace
+        self.result = dict(action.result or {})
+        self.request = None
+
+    @property
+    def provider(self):
+        return provider_for(self.action.schema, Clients(AwsTarget.for_workspace(self.workspace)))
+
+    def component(self):
+        return Component.objects.filter(pk=self.action.component_id).first()
+
+    def perform(self):
+        kind = self.action.kind
+        if self.action.local:
+            return self._local()
+        getattr(self, f"_{kind}")()
+
+    def _save_progress(self):
+        Action.objects.filter(pk=self.action.pk).update(result=self.result)
+
+    def _local(self):
+        c = self.component()
+        if c is not None:
+            c.resource_status = ResourceStatus.NONE if c.pending else ResourceStatus.OK
+            c.save(update_fields=["resource_status"])
+        self.result["computed"] = True
+
+    def _desired(self, c):
+        unresolved = [p for p in c.pending if not self._self_reference(c, p)]
+        if unresolved:
+            raise ValidationError(
+                f"{c.name} still waits for values at {', '.join(unresolved)}: their producers have no value yet"
+            )
+        return strip_pending(c.domain, c.pending)
+
+    @staticmethod
+    def _self_reference(c, pointer):
+        return any(s.target == pointer and s.component == c.name for s in graph.find_sources(c.properties))
+
+    def _record(self, c, observed, sent):
+        c.resource_id = observed.physical_id
+        c.resource_value = observed.resource_value
+        c.resource_status = ResourceStatus.OK
+        c.applied = sent
+        c.drift = []
+        c.refreshed_at = timezone.now()
+        c.save(
+            update_fields=[
+                "resource_id",
+                "resource_value",
+                "resource_status",
+                "applied",
+                "drift",
+                "refreshed_at",
+            ]
+        )
+        with transaction.atomic():
+            Workspace.objects.select_for_update().get(pk=self.workspace.pk)  # one propagation at a time
+            graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
+
+    def _write_only(self):
+        from portal.changesets import write_only_for
+
+        return write_only_for(self.action.schema)
+
+    def _create(self, token=None):
+        c = self.component()
+        if c is None:
+            raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
+        desired = self._desired(c)
+        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
+        observed = self.provider.create(desired, token or str(c.id))
+        self.result["create"] = {"physical_id": observed.physical_id}
+        self._save_progress()
+        self._record(c, observed, desired)
+        if self.action.follow_up:
+            self._follow_up()
+
+    def _follow_up(self):
+        c = self.component()
+        if c.pending or c.domain == c.applied:
+            return
+        observed = self.provider.update(c.resource_id, c.applied, c.domain)
+        self.result["follow_up_update"] = True
+        self._record(c, observed, c.domain)
+
+    def _import(self):
+        """Bind the component to the resource it adopts: read it, never create it."""
+        c = self.component()
+        observed = self.provider.read(c.resource_id, c.domain)
+        self.result["import"] = {"physical_id": observed.physical_id}
+        self._record(c, observed, self._desired(c))
+
+    def _update(self):
+        c = self.component()
+        if c is None:
+            raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
+        if not c.resource_id:
+            return self._create()
+        desired = self._desired(c)
+        old = c.applied if c.applied is not None else (self.action.old_properties or {})
+        self.request = mask({"update": desired}, [f"/update{p}" for p in self._write_only()])
+        observed = self.provider.update(c.resource_id, old, desired)
+        self.result["update"] = {"physical_id": observed.physical_id}
+        self._record(c, observed, desired)
+        if self.action.follow_up:
+            self._follow_up()
+
+    def _delete(self):
+        physical_id = self.action.physical_id
+        if physical_id:
+            self.provider.delete(physical_id, self.action.old_properties or {})
+        self.result["delete"] = {"physical_id": physical_id or None, "done": True}
+
+    def _replace(self):
+        """Delete, then create; each half is recorded so a retry skips what is done."""
+        c = self.component()
+        old_id = self.action.physical_id or (c.resource_id if c else "")
+        if not self.result.get("delete", {}).get("done"):
+            if old_id:
+                self.provider.delete(old_id, self.action.old_properties or {})
+            self.result["delete"] = {"physical_id": old_id or None, "done": True}
+            self._save_progress()
+            if c is not None:
+                Component.objects.filter(pk=c.pk).update(
+                    resource_id="", resource_value=None, resource_status=ResourceStatus.PENDING
+                )
+        self.action.kind = "replace"
+        c = self.component()
+        c.resource_id = ""
+        self._create_after_delete(c)
+
+    def _create_after_delete(self, c):
+        desired = self._desired(c)
+        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
+        observed = self.provider.create(desired, f"{c.id}-r{self.run.pk}")
+        self.result["create"] = {"physical_id": observed.physical_id}
+        self._save_progress()
+        self._record(c, observed, desired)
+        if self.action.follow_up:
+            self._follow_up()
+
+
+# --- Retry, cancel, replacement offer ------------------------------------------------------
+
+
+def retry_action(action, user):
+    """Put a failed (or blocked) action back in the queue; reopens its run."""
+    with transaction.atomic():
+        run = ApplyRun.objects.select_for_update().get(pk=action.run_id)
+        require_role(user, run.workspace, Role.APPROVER)
+        action = Action.objects.get(pk=action.pk)
+        if action.status not in (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED):
+            raise ConflictError(
+                f"{action.key} is {action.status}; only a failed, blocked or cancelled action can be retried."
+            )
+        if run.status != RunStatus.RUNNING:
+            if (
+                ApplyRun.objects.filter(workspace=run.workspace, status=RunStatus.RUNNING)
+                .exclude(pk=run.pk)
+                .exists()
+            ):
+                raise ConflictError("Another apply is running in this workspace; retry when it has finished.")
+            run.status, run.finished_at, run.error = RunStatus.RUNNING, None, ""
+            run.save(update_fields=["status", "finished_at", "error"])
+            if run.change_set_id:
+                ChangeSet.objects.filter(pk=run.change_set_id).update(status=ChangeSetStatus.APPLYING)
+        run.actions.filter(status__in=[ActionStatus.BLOCKED]).update(status=ActionStatus.WAITING, error="")
+        Action.objects.filter(pk=action.pk).update(
+            status=ActionStatus.WAITING, error="", immutable_property=""
+        )
+        audit.record(
+            "action.retried",
+            actor=user,
+            change_set=run.change_set,
+            workspace=run.workspace,
+            target=action.key,
+        )
+    dispatch(run.pk)
+
+
+def cancel_action(action, user):
+    """Give up on a failed or waiting action; what depends on it is blocked."""
+    with transaction.atomic():
+        run = ApplyRun.objects.select_for_update().get(pk=action.run_id)
+        require_role(user, run.workspace, Role.APPROVER)
+        done = Action.objects.filter(
+            pk=action.pk,
+            status__in=[ActionStatus.FAILED, ActionStatus.WAITING, ActionStatus.BLOCKED, ActionStatus.QUEUED],
+        ).update(status=ActionStatus.CANCELLED, finished_at=timezone.now())
+        if not done:
+            raise ConflictError(f"{action.key} cannot be cancelled now.")
+        audit.record(
+            "action.cancelled",
+            actor=user,
+            change_set=run.change_set,
+            workspace=run.workspace,
+            target=action.key,
+        )
+    if run.status == RunStatus.RUNNING:
+        dispatch(run.pk)
+    else:
+        with transaction.atomic():
+            run = ApplyRun.objects.select_for_update().get(pk=run.pk)
+            actions = list(run.actions.all())
+            if all(a.status in DONE for a in actions):
+                _finish(run, actions)
+
+
+def offer_replacement(action, user):
+    """A change set that replaces the component whose in-place update AWS refused."""
+    from portal.changesets import create_change_set, upsert_component
+
+    with transaction.atomic():
+        ws = action.run.workspace
+        name = action.component_name
+        problem = f"AWS refused to update {name} in place: {action.error}"
+        cs = create_change_set(
+            ws,
+            user,
+            f"replace-{name}",
+            problem=problem,
+            solution=f"Delete and recreate {name} with the new configuration.",
+        )
+        upsert_component(cs, user, name, replace=True)
+    return cs

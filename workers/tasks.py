@@ -1,0 +1,45 @@
+"""Celery tasks: thin wrappers around workers/apply.py, workers/refresh.py and the reaper."""
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+
+from . import apply, reaper
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def execute_action(action_id):
+    try:
+        apply.execute(action_id)
+    except SoftTimeLimitExceeded:
+        reaper.fail_timed_out(action_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=300, time_limit=330)
+def start_next_run(workspace_id):
+    apply.start_next(workspace_id)
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def reap():
+    return reaper.reap()
+
+
+@shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
+def refresh_workspace(workspace_id, user_id=None):
+    from . import refresh
+
+    return refresh.refresh_workspace(workspace_id, user_id)
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def refresh_all():
+    from portal.models import Workspace
+
+    for ws_id in Workspace.objects.values_list("pk", flat=True):
+        refresh_workspace.delay(ws_id)

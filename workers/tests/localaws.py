@@ -1,0 +1,78 @@
+"""A moto server on loopback for tests and benchmarks that run real worker processes,
+with two knobs AWS has and moto lacks: latency per call, and throttling.
+
+This is test support: product code never knows it is talking to moto.
+"""
+
+import json
+import threading
+import time
+
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
+
+
+class _Faults:
+    def __init__(self):
+        self.latency_s = 0.0
+        self.throttle = {}  # X-Amz-Target or Action substring -> remaining throttled calls
+        self.throttled = 0
+        self.calls = 0
+        self.lock = threading.Lock()
+
+
+class LocalAws:
+    def __init__(self, latency_ms=0):
+        self.faults = _Faults()
+        self.faults.latency_s = latency_ms / 1000
+        self._server = None
+        self._thread = None
+
+    def _app(self):
+        inner = DomainDispatcherApplication(create_backend_app)
+        faults = self.faults
+
+        def app(environ, start_response):
+            with faults.lock:
+                faults.calls += 1
+            if faults.latency_s:
+                time.sleep(faults.latency_s)
+            target = environ.get("HTTP_X_AMZ_TARGET", "") + "?" + environ.get("QUERY_STRING", "")
+            with faults.lock:
+                hit = next((k for k, n in faults.throttle.items() if n > 0 and k in target), None)
+                if hit:
+                    faults.throttle[hit] -= 1
+                    faults.throttled += 1
+            if hit:
+                body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+                start_response(
+                    "400 Bad Request",
+                    [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+                )
+                return [body]
+            return inner(environ, start_response)
+
+        return app
+
+    def start(self):
+        self._server = make_server(
+            "127.0.0.1", 0, self._app(), threaded=True, request_handler=MotoRequestHandler
+        )
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    @property
+    def endpoint(self):
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def throttle(self, target, times):
+        """Answer the next `times` calls whose X-Amz-Target contains `target` with ThrottlingException."""
+        with self.faults.lock:
+            self.faults.throttle[target] = times
+
+    def stop(self):
+        if self._server:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
