@@ -4,6 +4,7 @@ import importlib
 
 MODULES = [
     "ec2",
+    "ec2_routing",
     "ecs",
     "elbv2",
     "servicediscovery",
@@ -12,6 +13,7 @@ MODULES = [
     "iam",
     "logs",
     "rds",
+    "rds_subnets",
     "ecr",
 ]
 _loaded = False

@@ -91,6 +91,7 @@ class Command(BaseCommand):
                 f.unlink(missing_ok=True)
 
     def start_local_aws(self, port):
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # AWS managed policies exist on AWS
         from moto.server import ThreadedMotoServer
 
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
