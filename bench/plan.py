@@ -15,6 +15,9 @@ setup_django()
 from portal import changesets, graph  # noqa: E402
 from portal.models import ChangeSetEntry, Component  # noqa: E402
 from portal.plan import plan_actions  # noqa: E402
+from portal.schemas import get_schema  # noqa: E402
+
+get_schema("AWS::EC2::SecurityGroup")  # a running server has its schemas loaded
 
 N, TOUCHED = 10000, 500
 

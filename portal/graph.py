@@ -196,6 +196,14 @@ class GraphView:
         self._head = {}
         self._resolved = {}
 
+    def preload(self):
+        """Fetch, in one query, HEAD rows of every overlaid component and of what they read."""
+        names = set(self.entries)
+        for e in self.entries.values():
+            names.update(s.component for s in find_sources(e.properties) if isinstance(s.component, str))
+        self.head_components(sorted(names))
+        return self
+
     # components
     def head_components(self, names):
         wanted = [n for n in names if n not in self._head]

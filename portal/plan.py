@@ -108,7 +108,7 @@ def _downtime(schema, name):
 
 
 def plan_actions(change_set):
-    view = graph.GraphView(change_set.workspace, change_set)
+    view = graph.GraphView(change_set.workspace, change_set).preload()
     entries = view.entries
     heads = {
         c.name: c
