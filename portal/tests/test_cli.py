@@ -121,7 +121,8 @@ def test_it_creates_a_change_set_from_a_spec_and_shows_diff_and_plan(workspace, 
     assert [c["name"] for c in created["components"]] == ["sg", "vpc"]
     diff = run_json("changeset", "diff", str(created["id"]))
     assert [a["key"] for a in diff["plan"]["actions"]] == ["create:vpc", "create:sg"]
-    assert diff["diff"][0]["changes"][1]["new"] == src("vpc", "/resource_value/VpcId")
+    sg_changes = {c["path"]: c for c in diff["diff"][0]["changes"]}
+    assert sg_changes["/VpcId"]["new"] == src("vpc", "/resource_value/VpcId")
     text = run("changeset", "diff", str(created["id"]))
     assert "create   sg: added in this change set (after create:vpc)" in text
 

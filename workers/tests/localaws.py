@@ -12,6 +12,11 @@ from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_
 from werkzeug.serving import make_server
 
 
+class _QuietHandler(MotoRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
 class _Faults:
     def __init__(self):
         self.latency_s = 0.0

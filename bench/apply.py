@@ -1,0 +1,114 @@
+"""Apply a change set of 200 components (a DAG of depth 6) against a moto server that
+adds 100 ms to every AWS call, with a real Celery worker process.
+
+Lower bound = depth x calls per action x latency (the critical path, if every action of
+a level ran at once). Printed: our wall time / bound, and the same ratio for Terraform's
+default of 10 concurrent operations, computed by list-scheduling the same DAG.
+
+Worker settings (README recommends them): --pool threads --concurrency 64,
+PORTAL_APPLY_CONCURRENCY=64.
+
+Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ...}
+"""
+
+import heapq
+import json
+import os
+import random
+import time
+
+os.environ.setdefault("PORTAL_APPLY_CONCURRENCY", "64")
+for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    os.environ.setdefault(key, value)
+from _setup import Timer, setup_django  # noqa: E402
+
+setup_django()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+
+from portal import changesets  # noqa: E402
+from portal.models import Membership, Workspace  # noqa: E402
+from workers import apply  # noqa: E402
+from workers.models import ApplyRun  # noqa: E402
+from workers.tests.localaws import LocalAws  # noqa: E402
+from workers.tests.processes import WorkerProcess  # noqa: E402
+
+N, DEPTH, LATENCY_MS, CONCURRENCY = 200, 6, 100, 64
+random.seed(7)
+
+aws = LocalAws(latency_ms=LATENCY_MS).start()
+os.environ["AWS_ENDPOINT_URL"] = aws.endpoint
+user, _ = get_user_model().objects.get_or_create(username="bench")
+ws = Workspace.objects.create(slug="apply-bench", name="apply bench", approvals_required=0)
+Membership.objects.create(workspace=ws, user=user, role="admin")
+
+
+def log_group(name, parent=None):
+    props = {"LogGroupName": f"/bench/{name}", "RetentionInDays": 7}
+    if parent:
+        props["Tags"] = [{"Key": "parent", "Value": {"$source": {"component": parent, "path": "/resource_value/Arn"}}}]
+    return props
+
+
+# Calls per action: create one log group alone and count the AWS calls it makes.
+probe = changesets.create_change_set(ws, user, "probe")
+changesets.upsert_component(probe, user, "probe", "AWS::Logs::LogGroup", log_group("probe"))
+worker = WorkerProcess(aws.endpoint, concurrency=CONCURRENCY,
+                       extra_env={"PORTAL_APPLY_CONCURRENCY": str(CONCURRENCY)}).wait_ready()
+try:
+    before = aws.faults.calls
+    run = apply.request_apply(probe, user)
+    while not ApplyRun.objects.get(pk=run.pk).is_finished:
+        time.sleep(0.05)
+    assert ApplyRun.objects.get(pk=run.pk).status == "succeeded", ApplyRun.objects.get(pk=run.pk).error
+    calls_per_action = aws.faults.calls - before
+    levels = [[f"l{d}-{i}" for i in range(N // DEPTH + (1 if d < N % DEPTH else 0))] for d in range(DEPTH)]
+    parents = {}
+    cs = changesets.create_change_set(ws, user, "dag")
+    for d, level in enumerate(levels):
+        for name in level:
+            parent = random.choice(levels[d - 1]) if d else None
+            parents[name] = parent
+            changesets.upsert_component(cs, user, name, "AWS::Logs::LogGroup", log_group(name, parent))
+    before = aws.faults.calls
+    with Timer() as wall:
+        run = apply.request_apply(cs, user)
+        while not ApplyRun.objects.get(pk=run.pk).is_finished:
+            time.sleep(0.02)
+    run = ApplyRun.objects.get(pk=run.pk)
+    assert run.status == "succeeded", run.error
+    calls = aws.faults.calls - before
+finally:
+    worker.stop()
+    aws.stop()
+
+action_s = calls_per_action * LATENCY_MS / 1000
+bound = DEPTH * action_s
+
+
+def makespan(slots):
+    """List scheduling of the DAG with `slots` concurrent operations (Terraform's -parallelism)."""
+    done_at, ready, running, t = {}, [n for n, p in parents.items() if p is None], [], 0.0
+    waiting = {n for n, p in parents.items() if p is not None}
+    while ready or running or waiting:
+        while ready and len(running) < slots:
+            heapq.heappush(running, (t + action_s, ready.pop(0)))
+        t, name = heapq.heappop(running)
+        done_at[name] = t
+        for n in sorted(waiting):
+            if parents[n] == name or parents[n] in done_at:
+                waiting.discard(n)
+                ready.append(n)
+    return t
+
+
+terraform = makespan(10)
+print(f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
+      f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
+      f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
+      f"{terraform:.2f} s, ratio {terraform / bound:.2f}")
+print(json.dumps({"components": N, "depth": DEPTH, "latency_ms": LATENCY_MS, "calls_per_action": calls_per_action,
+                  "wall_s": round(wall.ms / 1000, 2), "bound_s": round(bound, 2),
+                  "ratio": round(wall.ms / 1000 / bound, 2), "terraform10_s": round(terraform, 2),
+                  "terraform10_ratio": round(terraform / bound, 2),
+                  "worker": f"threads x{CONCURRENCY}, PORTAL_APPLY_CONCURRENCY={CONCURRENCY}"}))
