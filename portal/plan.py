@@ -252,11 +252,14 @@ def _stub(target):
     """A document that has a value at `target` (to ask the schema whether it is createOnly)."""
     from . import pointers
 
-    doc = {}
     parts = pointers.split(target)
-    if parts:
-        pointers.set_value(doc, parts, "x")
-    return doc
+    value = "x"
+    for part in reversed(parts):
+        if part.isdigit():
+            value = [None] * int(part) + [value]
+        else:
+            value = {part: value}
+    return value if isinstance(value, dict) else {}
 
 
 def _domain_value_moved(view, heads, producer, source):

@@ -401,3 +401,28 @@ def reject_unsupported(type_name, properties, handled, read_only=()):
         raise ProviderError(
             f"{type_name}: the portal cannot set {', '.join(extra)} yet", code="UnsupportedProperty"
         )
+
+
+# --- EC2 tagging, shared by ec2.py and ec2_routing.py ------------------------------------
+
+
+def ec2_find_tagged(ec2, operation, result_key, token):
+    """The live resource tagged with this component's token, or None."""
+    with aws_errors():
+        found = getattr(ec2, operation)(Filters=[{"Name": f"tag:{PORTAL_TAG}", "Values": [str(token)]}])[
+            result_key
+        ]
+    return found[0] if found else None
+
+
+def ec2_tag_spec(resource_type, properties, token):
+    return [{"ResourceType": resource_type, "Tags": aws_tags(properties.get("Tags"), token)}]
+
+
+def ec2_sync_tags(ec2, resource_id, observed_tags, desired_tags):
+    to_set, to_remove = tag_changes(visible_tags(observed_tags), desired_tags)
+    with aws_errors():
+        if to_set:
+            ec2.create_tags(Resources=[resource_id], Tags=to_set)
+        if to_remove:
+            ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in to_remove])

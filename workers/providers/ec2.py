@@ -8,17 +8,18 @@ converge from what AWS holds, so an adopted resource gets whatever the crash lef
 
 from dataclasses import dataclass, field
 
-from .base import PORTAL_TAG, Observed, Provider, ProviderError, ResourceMissing, register
+from .base import Observed, Provider, ProviderError, ResourceMissing, register
 from .common import (
     as_bool,
     aws_errors,
-    aws_tags,
     delete_retrying,
     derived_name,
     drop_none,
+    ec2_find_tagged,
+    ec2_sync_tags,
+    ec2_tag_spec,
     reject_immutable,
     reject_unsupported,
-    tag_changes,
     until_visible,
     visible_tags,
     wait_until,
@@ -28,28 +29,6 @@ VPC_MISSING = ("InvalidVpcID.NotFound",)
 SUBNET_MISSING = ("InvalidSubnetID.NotFound",)
 GROUP_MISSING = ("InvalidGroup.NotFound",)
 IN_USE = ("DependencyViolation",)
-
-
-def _find_tagged(ec2, operation, result_key, token):
-    """The live resource tagged with this component's token, or None."""
-    with aws_errors():
-        found = getattr(ec2, operation)(Filters=[{"Name": f"tag:{PORTAL_TAG}", "Values": [str(token)]}])[
-            result_key
-        ]
-    return found[0] if found else None
-
-
-def _tag_spec(resource_type, properties, token):
-    return [{"ResourceType": resource_type, "Tags": aws_tags(properties.get("Tags"), token)}]
-
-
-def _sync_tags(ec2, resource_id, observed_tags, desired_tags):
-    to_set, to_remove = tag_changes(visible_tags(observed_tags), desired_tags)
-    with aws_errors():
-        if to_set:
-            ec2.create_tags(Resources=[resource_id], Tags=to_set)
-        if to_remove:
-            ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in to_remove])
 
 
 def _wait_available(describe, what):
@@ -87,7 +66,7 @@ class VpcProvider(Provider):
     def create(self, properties, token):
         reject_unsupported(self.type_name, properties, self.handled, self.read_only)
         ec2 = self.clients("ec2")
-        vpc = _find_tagged(ec2, "describe_vpcs", "Vpcs", token)
+        vpc = ec2_find_tagged(ec2, "describe_vpcs", "Vpcs", token)
         if vpc is None:
             kwargs = drop_none(
                 {
@@ -95,7 +74,7 @@ class VpcProvider(Provider):
                     "Ipv4IpamPoolId": properties.get("Ipv4IpamPoolId"),
                     "Ipv4NetmaskLength": properties.get("Ipv4NetmaskLength"),
                     "InstanceTenancy": properties.get("InstanceTenancy"),
-                    "TagSpecifications": _tag_spec("vpc", properties, token),
+                    "TagSpecifications": ec2_tag_spec("vpc", properties, token),
                 }
             )
             with aws_errors():
@@ -192,7 +171,7 @@ class VpcProvider(Provider):
             with aws_errors():
                 self.clients("ec2").modify_vpc_tenancy(VpcId=physical_id, InstanceTenancy="default")
         self._sync_dns(physical_id, new)
-        _sync_tags(self.clients("ec2"), physical_id, vpc.get("Tags"), new.get("Tags"))
+        ec2_sync_tags(self.clients("ec2"), physical_id, vpc.get("Tags"), new.get("Tags"))
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):
@@ -247,10 +226,10 @@ class SubnetProvider(Provider):
     def create(self, properties, token):
         reject_unsupported(self.type_name, properties, self.handled, self.read_only)
         ec2 = self.clients("ec2")
-        subnet = _find_tagged(ec2, "describe_subnets", "Subnets", token)
+        subnet = ec2_find_tagged(ec2, "describe_subnets", "Subnets", token)
         if subnet is None:
             kwargs = drop_none({name: properties.get(name) for name in self.create_only + ("Ipv6CidrBlock",)})
-            kwargs["TagSpecifications"] = _tag_spec("subnet", properties, token)
+            kwargs["TagSpecifications"] = ec2_tag_spec("subnet", properties, token)
             with aws_errors():
                 subnet = ec2.create_subnet(**kwargs)["Subnet"]
         subnet_id = subnet["SubnetId"]
@@ -356,7 +335,7 @@ class SubnetProvider(Provider):
             self._sync_ipv6(subnet, new.get("Ipv6CidrBlock"))
             subnet = self._describe(physical_id)
         self._sync_attributes(subnet, new)
-        _sync_tags(self.clients("ec2"), physical_id, subnet.get("Tags"), new.get("Tags"))
+        ec2_sync_tags(self.clients("ec2"), physical_id, subnet.get("Tags"), new.get("Tags"))
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):
@@ -503,14 +482,14 @@ class SecurityGroupProvider(Provider):
     def create(self, properties, token):
         reject_unsupported(self.type_name, properties, self.handled, self.read_only)
         ec2 = self.clients("ec2")
-        group = _find_tagged(ec2, "describe_security_groups", "SecurityGroups", token)
+        group = ec2_find_tagged(ec2, "describe_security_groups", "SecurityGroups", token)
         if group is None:
             kwargs = drop_none(
                 {
                     "GroupName": properties.get("GroupName") or derived_name(token, max_len=255),
                     "Description": properties.get("GroupDescription"),
                     "VpcId": properties.get("VpcId"),
-                    "TagSpecifications": _tag_spec("security-group", properties, token),
+                    "TagSpecifications": ec2_tag_spec("security-group", properties, token),
                 }
             )
             with aws_errors():
@@ -666,7 +645,7 @@ class SecurityGroupProvider(Provider):
         reject_immutable(old, new, self.create_only)
         group = self._describe(physical_id)
         self._sync_rules(group, new)
-        _sync_tags(self.clients("ec2"), physical_id, group.get("Tags"), new.get("Tags"))
+        ec2_sync_tags(self.clients("ec2"), physical_id, group.get("Tags"), new.get("Tags"))
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):

@@ -26,15 +26,16 @@ import time
 from botocore.exceptions import ClientError
 
 from . import common
-from .base import PORTAL_TAG, Observed, Provider, ProviderError, ResourceMissing, error_code, register
+from .base import Observed, Provider, ProviderError, ResourceMissing, error_code, register
 from .common import (
     aws_errors,
-    aws_tags,
     delete_retrying,
     drop_none,
+    ec2_find_tagged,
+    ec2_sync_tags,
+    ec2_tag_spec,
     provider_error,
     reject_immutable,
-    tag_changes,
     until_visible,
     visible_tags,
     wait_until,
@@ -82,28 +83,6 @@ def _retry_not_visible(call, *, codes=NOT_VISIBLE_YET, timeout=None):
         time.sleep(common.POLL_SECONDS)
 
 
-def _find_tagged(ec2, operation, result_key, token):
-    """The live resource tagged with this component's token, or None."""
-    with aws_errors():
-        found = getattr(ec2, operation)(Filters=[{"Name": f"tag:{PORTAL_TAG}", "Values": [str(token)]}])[
-            result_key
-        ]
-    return found[0] if found else None
-
-
-def _tag_spec(resource_type, properties, token):
-    return [{"ResourceType": resource_type, "Tags": aws_tags(properties.get("Tags"), token)}]
-
-
-def _sync_tags(ec2, resource_id, observed_tags, desired_tags):
-    to_set, to_remove = tag_changes(visible_tags(observed_tags), desired_tags)
-    with aws_errors():
-        if to_set:
-            ec2.create_tags(Resources=[resource_id], Tags=to_set)
-        if to_remove:
-            ec2.delete_tags(Resources=[resource_id], Tags=[{"Key": k} for k in to_remove])
-
-
 def _split(physical_id, what):
     left, sep, right = str(physical_id).partition("|")
     if not sep or not left or not right:
@@ -120,11 +99,11 @@ class InternetGatewayProvider(Provider):
 
     def create(self, properties, token):
         ec2 = self.clients("ec2")
-        igw = _find_tagged(ec2, "describe_internet_gateways", "InternetGateways", token)
+        igw = ec2_find_tagged(ec2, "describe_internet_gateways", "InternetGateways", token)
         if igw is None:
             with aws_errors():
                 igw = ec2.create_internet_gateway(
-                    TagSpecifications=_tag_spec("internet-gateway", properties, token)
+                    TagSpecifications=ec2_tag_spec("internet-gateway", properties, token)
                 )["InternetGateway"]
         igw_id = igw["InternetGatewayId"]
         until_visible(
@@ -150,7 +129,7 @@ class InternetGatewayProvider(Provider):
 
     def update(self, physical_id, old, new):
         igw = self._describe(physical_id)
-        _sync_tags(self.clients("ec2"), physical_id, igw.get("Tags"), new.get("Tags"))
+        ec2_sync_tags(self.clients("ec2"), physical_id, igw.get("Tags"), new.get("Tags"))
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):
@@ -311,12 +290,12 @@ class RouteTableProvider(Provider):
 
     def create(self, properties, token):
         ec2 = self.clients("ec2")
-        table = _find_tagged(ec2, "describe_route_tables", "RouteTables", token)
+        table = ec2_find_tagged(ec2, "describe_route_tables", "RouteTables", token)
         if table is None:
             vpc_id = properties.get("VpcId")
             table = _retry_not_visible(
                 lambda: ec2.create_route_table(
-                    VpcId=vpc_id, TagSpecifications=_tag_spec("route-table", properties, token)
+                    VpcId=vpc_id, TagSpecifications=ec2_tag_spec("route-table", properties, token)
                 ),
                 codes=VPC_MISSING,
             )["RouteTable"]
@@ -347,7 +326,7 @@ class RouteTableProvider(Provider):
     def update(self, physical_id, old, new):
         reject_immutable(old, new, self.create_only)
         table = self._describe(physical_id)
-        _sync_tags(self.clients("ec2"), physical_id, table.get("Tags"), new.get("Tags"))
+        ec2_sync_tags(self.clients("ec2"), physical_id, table.get("Tags"), new.get("Tags"))
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):

@@ -16,6 +16,13 @@ from workers.models import RunStatus
 EXAMPLE = Path(settings.BASE_DIR) / "examples" / "tonys-chips"
 
 
+@pytest.fixture(autouse=True)
+def managed_policies(monkeypatch):
+    """AWS managed policies (AmazonECSTaskExecutionRolePolicy) exist on AWS; moto loads
+    them only when asked, and it is slow, so only these tests ask."""
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+
 def propose(workspace, bob, alice, filename):
     spec = load_spec(EXAMPLE / filename)
     info = spec.change_set or {}
