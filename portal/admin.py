@@ -1,6 +1,15 @@
 from django.contrib import admin
 
-from .models import AuditEvent, ChangeSet, ChangeSetEntry, Component, Membership, Subscription, Workspace
+from .models import (
+    Approval,
+    AuditEvent,
+    ChangeSet,
+    ChangeSetEntry,
+    Component,
+    Membership,
+    Subscription,
+    Workspace,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -57,3 +66,10 @@ class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor", "verb", "target", "workspace", "change_set"]
     list_filter = ["verb", "workspace"]
     search_fields = ["target", "verb"]
+
+
+@admin.register(Approval)
+class ApprovalAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "change_set", "user", "decision", "comment"]
+    list_filter = ["decision"]
+    search_fields = ["change_set__name", "user__username", "comment"]

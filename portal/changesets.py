@@ -405,68 +405,72 @@ class ComponentDiff:
     replace: bool = False
     changes: list = field(default_factory=list)  # jsondiff.Change
     conflicts: list = field(default_factory=list)
+    before: dict = field(default=None, repr=False)  # whole documents, to mask values in context
+    after: dict = field(default=None, repr=False)
 
     def as_dict(self, masked=True):
-        from .secrets import mask
+        from .secrets import mask_at, mask_changes
 
-        write_only = write_only_for(self.schema) if masked else []
-        out = {
+        changes = [c.as_dict() for c in self.changes]
+        conflicts = self.conflicts
+        if masked:
+            write_only = write_only_for(self.schema)
+            changes = mask_changes(changes, write_only, self.before, self.after)
+            conflicts = [
+                {
+                    **c,
+                    **{
+                        k: mask_at(c.get(k), "" if c["path"] == "/" else c["path"], write_only)
+                        for k in ("base", "head", "mine")
+                    },
+                }
+                for c in conflicts
+            ]
+        return {
             "name": self.name,
             "schema": self.schema,
             "op": self.op,
             "component_id": self.component_id,
             "replace": self.replace,
-            "changes": [c.as_dict() for c in self.changes],
-            "conflicts": self.conflicts,
+            "changes": changes,
+            "conflicts": conflicts,
         }
-        return (
-            mask(out, [f"/changes/*/{k}{p}" for k in ("old", "new") for p in write_only]) if masked else out
-        )
 
 
 def diff(change_set):
-    """Per component and per JSON path, how the change set differs from HEAD.
+    """Per component and per JSON path, how the change set differs from HEAD (or, once
+    merged, from the HEAD it was merged into).
 
     Subscriptions appear as subscriptions ({"$source": ...}), not as resolved values.
     """
     entries = list(change_set.entries.all())
-    heads = {
-        c.id: c
-        for c in Component.objects.filter(
-            workspace=change_set.workspace, id__in=[e.component_id for e in entries]
-        )
-    }
+    merged = change_set.merged_version is not None
+    heads = (
+        {}
+        if merged
+        else {
+            c.id: c
+            for c in Component.objects.filter(
+                workspace=change_set.workspace, id__in=[e.component_id for e in entries]
+            )
+        }
+    )
     out = []
     for e in entries:
         head = heads.get(e.component_id)
-        if e.op == EntryOp.ADD:
-            changes = jsondiff.changes({}, e.properties) if e.properties else []
-            out.append(
-                ComponentDiff(
-                    e.name, e.schema, "added", str(e.component_id), changes=changes, conflicts=e.conflicts
-                )
+        old = {} if e.op == EntryOp.ADD else (head.properties if head else (e.base_properties or {}))
+        new = {} if e.op == EntryOp.DELETE else e.properties
+        changes = jsondiff.changes(old, new)
+        if e.op == EntryOp.EDIT and not changes and not e.replace and not e.conflicts:
+            continue
+        op = {EntryOp.ADD: "added", EntryOp.DELETE: "deleted"}.get(
+            e.op, "replaced" if e.replace else "modified"
+        )
+        out.append(
+            ComponentDiff(
+                e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts, old, new
             )
-        elif e.op == EntryOp.DELETE:
-            old = head.properties if head else (e.base_properties or {})
-            out.append(
-                ComponentDiff(
-                    e.name,
-                    e.schema,
-                    "deleted",
-                    str(e.component_id),
-                    changes=jsondiff.changes(old, {}),
-                    conflicts=e.conflicts,
-                )
-            )
-        else:
-            old = head.properties if head else (e.base_properties or {})
-            changes = jsondiff.changes(old, e.properties)
-            if not changes and not e.replace and not e.conflicts:
-                continue
-            op = "replaced" if e.replace else "modified"
-            out.append(
-                ComponentDiff(e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts)
-            )
+        )
     return out
 
 

@@ -28,6 +28,8 @@ class Action:
     follow_up: bool = False  # subscribes to its own /resource_value: an update follows the create
     local: bool = False  # a portal type: computed by the portal, no AWS call
     downtime: str = ""
+    before: dict = field(default=None, repr=False)  # whole documents, to mask values in context
+    after: dict = field(default=None, repr=False)
 
     @property
     def key(self):
@@ -67,14 +69,13 @@ class Plan:
 
     def as_dict(self, masked=True):
         from .changesets import write_only_for
-        from .secrets import mask
+        from .secrets import mask_changes
 
         actions = []
         for a in self.actions:
             d = a.as_dict()
             if masked:
-                wo = write_only_for(a.schema)
-                d = mask(d, [f"/changes/*/{k}{p}" for k in ("old", "new") for p in wo])
+                d["changes"] = mask_changes(d["changes"], write_only_for(a.schema), a.before, a.after)
             actions.append(d)
         return {
             "actions": actions,
@@ -134,15 +135,16 @@ def plan_actions(change_set):
                 e.schema,
                 f"adopts the existing {e.adopt_id} (read, not created)",
             )
-            a.changes = jsondiff.changes({}, e.properties)
+            a.changes, a.before, a.after = jsondiff.changes({}, e.properties), {}, e.properties
         elif e.op == EntryOp.ADD:
             a = Action("create", name, str(e.component_id), e.schema, "added in this change set", local=local)
-            a.changes = jsondiff.changes({}, e.properties)
+            a.changes, a.before, a.after = jsondiff.changes({}, e.properties), {}, e.properties
         elif e.op == EntryOp.DELETE:
             a = Action(
                 "delete", name, str(e.component_id), e.schema, "deleted in this change set", local=local
             )
-            a.changes = jsondiff.changes(head.properties if head else {}, {})
+            a.before, a.after = (head.properties if head else {}), {}
+            a.changes = jsondiff.changes(a.before, {})
         else:
             old_props = head.properties if head else (e.base_properties or {})
             changes = jsondiff.changes(old_props, e.properties)
@@ -161,7 +163,7 @@ def plan_actions(change_set):
                 a.replace_paths = paths
             else:
                 a = Action("update", name, str(e.component_id), e.schema, "properties changed", local=local)
-            a.changes = changes
+            a.changes, a.before, a.after = changes, old_props, e.properties
         actions[name] = a
 
     # 2. Components whose resolved values move because a producer changed.
@@ -211,6 +213,7 @@ def _ripple(view, entries, heads, actions):
     while frontier:
         nxt = {}
         edges = view.consumers_of(frontier, roots=("domain", "resource_value"))
+        view.head_components(sorted({consumer for pairs in edges.values() for consumer, _ in pairs}))  # one query
         for producer, pairs in edges.items():
             for consumer, source in pairs:
                 if consumer in entries or consumer == producer or source.root not in frontier[producer]:

@@ -8,6 +8,8 @@ its name) looks like a secret, or when the component's schema marks its path wri
 import logging
 import re
 
+from . import jsondiff, pointers
+
 MASK = "••••••"
 SECRET_NAME = re.compile(
     r"(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_?KEY|ACCESS_?KEY|API_?KEY|CREDENTIAL)", re.IGNORECASE
@@ -67,6 +69,45 @@ def mask_text(text, known_secrets=()):
         lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}",
         text,
     )
+
+
+def mask_at(value, path, write_only=(), doc=None):
+    """Mask `value`, the value found at `path` of a properties document `doc`.
+
+    The engine's masks match write-only pointers against whole documents; a diff holds
+    values at deeper paths ("/MasterUserPassword" old → new), so the patterns are made
+    relative to `path` here, and an ECS-style {"Name": "DB_PASSWORD", "Value": ...} pair
+    is recognised from its sibling in `doc`.
+    """
+    parts = pointers.split(path) if path else []
+    keys = [p for p in parts if not p.isdigit()]
+    if keys and keys[-1] == parts[-1] and is_secret_name(keys[-1]) and not isinstance(value, dict | list):
+        return MASK
+    if parts and parts[-1] in ("Value", "value") and doc is not None:
+        parent = jsondiff.value_at(doc, pointers.join(parts[:-1]))
+        if isinstance(parent, dict) and is_secret_name(parent.get("Name", parent.get("name"))):
+            return MASK
+    relative = []
+    for pattern in write_only:
+        pattern_parts = pattern.split("/")[1:]
+        n = min(len(pattern_parts), len(parts))
+        if all(a in ("*", pointers.join([b])[1:]) for a, b in zip(pattern_parts[:n], parts[:n], strict=True)):
+            if len(pattern_parts) <= len(parts):
+                return MASK
+            relative.append("/" + "/".join(pattern_parts[len(parts) :]))
+    return mask(value, relative)
+
+
+def mask_changes(changes, write_only=(), before=None, after=None):
+    """[{path, op, old, new}] with each value masked in the context of its document."""
+    return [
+        {
+            **c,
+            "old": mask_at(c["old"], c["path"], write_only, before),
+            "new": mask_at(c["new"], c["path"], write_only, after),
+        }
+        for c in changes
+    ]
 
 
 class MaskSecretsFilter(logging.Filter):

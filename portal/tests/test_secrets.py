@@ -26,3 +26,39 @@ def test_it_keeps_subscriptions_visible():
 def test_it_masks_passwords_in_urls_and_text():
     assert mask("postgres://app:pa55word@db:5432/shop") == f"postgres://app:{MASK}@db:5432/shop"
     assert "hunter22" not in mask_text("failed: DB_PASSWORD=hunter22 rejected")
+
+
+def test_it_masks_secrets_in_diffs_and_plans_when_only_the_secret_changed(workspace, users):
+    from portal import changesets
+    from portal.plan import plan_actions
+
+    from .factories import head
+
+    bob = users["editor"]
+    env = [{"Name": "SESSION_SECRET", "Value": "old-s3cret"}, {"Name": "PORT", "Value": "3000"}]
+    task = {"Family": "web", "ContainerDefinitions": [{"Name": "web", "Image": "web:1", "Environment": env}]}
+    head(
+        workspace,
+        bob,
+        {
+            "db": (
+                "AWS::RDS::DBInstance",
+                {
+                    "DBInstanceClass": "db.t3.micro",
+                    "Engine": "postgres",
+                    "MasterUsername": "app",
+                    "MasterUserPassword": "old-hunter2",
+                },
+            ),
+            "web-task": ("AWS::ECS::TaskDefinition", task),
+        },
+    )
+    cs = changesets.create_change_set(workspace, bob, "rotate")
+    changesets.set_property(cs, bob, "db", "/MasterUserPassword", "new-hunter2")
+    changesets.set_property(cs, bob, "web-task", "/ContainerDefinitions/0/Environment/0/Value", "new-s3cret")
+
+    text = str([d.as_dict() for d in changesets.diff(cs)]) + str(plan_actions(cs).as_dict())
+
+    for secret in ("old-hunter2", "new-hunter2", "old-s3cret", "new-s3cret"):
+        assert secret not in text
+    assert "3000" in text or "MasterUserPassword" in text

@@ -1,0 +1,496 @@
+"""What the pages show: the queries and the masking behind each page, kept out of the
+views so that the views stay short and the query count stays flat.
+
+Every value that reaches a template passes through `mask_at` (a value found at a path
+of a properties document) or `portal.secrets.mask` (a whole document), with the
+component type's write-only paths.
+"""
+
+from datetime import timedelta
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from . import approvals, changesets, graph, jsondiff, pointers
+from .access import membership
+from .changesets import ComponentDiff, write_only_for
+from .models import (
+    AuditEvent,
+    ChangeSet,
+    ChangeSetStatus,
+    Component,
+    EntryOp,
+    Role,
+    Subscription,
+)
+from .secrets import mask, mask_at
+
+OPEN_STATUSES = [
+    ChangeSetStatus.OPEN,
+    ChangeSetStatus.NEEDS_APPROVAL,
+    ChangeSetStatus.APPROVED,
+    ChangeSetStatus.REJECTED,
+    ChangeSetStatus.APPLYING,
+    ChangeSetStatus.FAILED,
+]
+QUEUE_STATUSES = ["queued", "running", "failed"]
+HISTORY_LIMIT = 50
+
+
+# --- Masking --------------------------------------------------------------------------------
+
+
+def _split(path):
+    try:
+        return pointers.split(path or "")
+    except ValueError:
+        return []
+
+
+def masked_properties(schema, properties):
+    return mask(properties or {}, write_only_for(schema)) if properties is not None else None
+
+
+def masked_change(change, schema, old_doc, new_doc):
+    wo = write_only_for(schema)
+    return {
+        "path": change.path or "/",
+        "op": change.op,
+        "old": mask_at(change.old, change.path, wo, old_doc),
+        "new": mask_at(change.new, change.path, wo, new_doc),
+    }
+
+
+def masked_conflict(conflict, schema, head_doc, mine_doc, base_doc):
+    wo, path = write_only_for(schema), conflict["path"] if conflict["path"] != "/" else ""
+    return {
+        **conflict,
+        "head": mask_at(conflict.get("head"), path, wo, head_doc),
+        "mine": mask_at(conflict.get("mine"), path, wo, mine_doc),
+        "base": mask_at(conflict.get("base"), path, wo, base_doc),
+    }
+
+
+# --- Roles ----------------------------------------------------------------------------------
+
+
+def role_of(user, workspace):
+    member = membership(user, workspace)
+    return SimpleNamespace(
+        name=member.role if member else None,
+        is_editor=bool(member and member.has_role(Role.EDITOR)),
+        is_approver=bool(member and member.has_role(Role.APPROVER)),
+    )
+
+
+# --- Workspace home ---------------------------------------------------------------------------
+
+
+def heartbeat_state():
+    from workers.reaper import last_heartbeat
+
+    stale_after = settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS
+    last = last_heartbeat()
+    stale = last is None or last < timezone.now() - timedelta(seconds=stale_after)
+    return {"last": last, "stale": stale, "stale_seconds": stale_after}
+
+
+def components(workspace, name="", schema="", status=""):
+    """HEAD components for the tables, without their (large) JSON documents."""
+    rows = Component.objects.filter(workspace=workspace).only(
+        "id", "name", "schema", "resource_status", "resource_id", "drift", "pending", "updated_at"
+    )
+    if name:
+        rows = rows.filter(name__icontains=name)
+    if schema:
+        rows = rows.filter(schema=schema)
+    if status:
+        rows = rows.filter(resource_status=status)
+    return rows.order_by("name")
+
+
+def component_types(workspace):
+    return list(
+        Component.objects.filter(workspace=workspace)
+        .order_by("schema")
+        .values_list("schema", flat=True)
+        .distinct()
+    )
+
+
+def action_queue(workspace):
+    """Queued, running and failed actions of the workspace, and runs waiting for the lock."""
+    from workers.models import Action, ApplyRun, RunStatus
+
+    actions = list(
+        Action.objects.filter(run__workspace=workspace, status__in=QUEUE_STATUSES)
+        .select_related("run__change_set")
+        .order_by("-id")[:HISTORY_LIMIT]
+    )
+    runs = list(
+        ApplyRun.objects.filter(workspace=workspace, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
+        .select_related("change_set", "requested_by")
+        .order_by("id")
+    )
+    running = sum(r.status == RunStatus.RUNNING for r in runs)
+    waiting = [r for r in runs if r.status == RunStatus.QUEUED]
+    for position, run in enumerate(waiting):
+        run.ahead = running + position  # what ApplyRun.runs_ahead() counts, without a query per run
+    return {
+        "actions": actions,
+        "runs": runs,
+        "busy": bool(runs) or any(a.status != "failed" for a in actions),
+    }
+
+
+def _open(rows):
+    """Open change sets; one merged without an apply (a spec import) keeps `open` but is done."""
+    return rows.filter(status__in=OPEN_STATUSES).filter(
+        Q(merged_version__isnull=True) | Q(status__in=[ChangeSetStatus.APPLYING, ChangeSetStatus.FAILED])
+    )
+
+
+def open_change_sets(workspace):
+    return list(
+        _open(ChangeSet.objects.filter(workspace=workspace))
+        .select_related("author")
+        .annotate(entry_count=Count("entries"))
+        .order_by("-updated_at")
+    )
+
+
+def recent_deployments(workspace):
+    """Deployment runs of the workspace, newest first. Deployments arrive later: empty."""
+    return []
+
+
+# --- Change sets ------------------------------------------------------------------------------
+
+
+def change_sets(workspace, status=""):
+    rows = ChangeSet.objects.filter(workspace=workspace).select_related("author")
+    if status == "active":
+        rows = _open(rows)
+    elif status:
+        rows = rows.filter(status=status)
+    return rows.annotate(entry_count=Count("entries")).order_by("-created_at", "-id")
+
+
+def _merged_diff(entries):
+    """The diff of a merged change set against the HEAD it was merged onto (its entries'
+    base snapshots): after the merge, HEAD holds the change set's own properties."""
+    out = []
+    for e in entries:
+        if e.op == EntryOp.ADD:
+            op, old, new = "added", {}, e.properties
+        elif e.op == EntryOp.DELETE:
+            op, old, new = "deleted", e.base_properties or {}, {}
+        else:
+            op, old, new = ("replaced" if e.replace else "modified"), e.base_properties or {}, e.properties
+        changes = jsondiff.changes(old, new)
+        if changes or e.replace or e.op != EntryOp.EDIT:
+            out.append(
+                ComponentDiff(e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts)
+            )
+    return out
+
+
+def diff_rows(cs, entries, heads):
+    """Per component and per path, masked, with the documents each side came from."""
+    diffs = _merged_diff(entries.values()) if cs.merged_version is not None else changesets.diff(cs)
+    out = []
+    for d in diffs:
+        entry = entries.get(d.name)
+        head = heads.get(entry.component_id) if entry else None
+        base = (entry.base_properties if entry else None) or {}
+        if cs.merged_version is not None or head is None:
+            old_doc = base
+        else:
+            old_doc = head.properties
+        new_doc = {} if d.op == "deleted" else (entry.properties if entry else {})
+        out.append(
+            {
+                "name": d.name,
+                "schema": d.schema,
+                "op": d.op,
+                "replace": d.replace,
+                "changes": [masked_change(c, d.schema, old_doc, new_doc) for c in d.changes],
+                "conflicts": [
+                    masked_conflict(c, d.schema, head.properties if head else None, new_doc, base)
+                    for c in d.conflicts
+                ],
+                "entry_op": entry.op if entry else None,
+            }
+        )
+    return out
+
+
+def plan_rows(plan, entries, heads_by_name):
+    rows = []
+    for a in plan.actions:
+        entry, head = entries.get(a.component), heads_by_name.get(a.component)
+        old_doc = head.properties if head else {}
+        new_doc = entry.properties if entry and entry.op != EntryOp.DELETE else {}
+        rows.append(
+            {
+                "key": a.key,
+                "kind": a.kind,
+                "component": a.component,
+                "schema": a.schema,
+                "reason": a.reason,
+                "replace_paths": a.replace_paths,
+                "downtime": a.downtime,
+                "waits_for": a.waits_for,
+                "local": a.local,
+                "changes": [masked_change(c, a.schema, old_doc, new_doc) for c in a.changes],
+            }
+        )
+    return rows
+
+
+def latest_run(cs):
+    return cs.apply_runs.select_related("requested_by").order_by("-id").first()
+
+
+def run_progress(run):
+    """An apply run as its progress partial shows it."""
+    actions = list(run.actions.all())
+    done = sum(a.status in ("succeeded", "failed", "blocked", "cancelled") for a in actions)
+    return {
+        "run": run,
+        "actions": actions,
+        "ahead": run.runs_ahead(),
+        "done": done,
+        "total": len(actions),
+        "percent": int(100 * done / len(actions)) if actions else 100,
+        "failed": [a for a in actions if a.status == "failed"],
+    }
+
+
+def change_set_page(cs, user):
+    """Everything the change-set page shows, in a number of queries that depends on the
+    change set's size, not on the workspace's."""
+    from workers.apply import apply_blockers
+
+    from .plan import plan_actions
+
+    ws = cs.workspace
+    entries = {e.name: e for e in cs.entries.all()}
+    heads = {
+        c.id: c
+        for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries.values()])
+    }
+    run = latest_run(cs)
+    merged = cs.merged_version is not None
+    plan = None if merged else plan_actions(cs)
+    frozen = SimpleNamespace(checksum=run.plan_checksum) if merged and run else None
+    approvals_list = approvals.approvals_state(cs, plan or frozen)
+    role = role_of(user, ws)
+    blockers = apply_blockers(cs, plan) if not merged else []
+    can_edit = role.is_editor and cs.is_editable
+    return {
+        "cs": cs,
+        "workspace": ws,
+        "role": role,
+        "names": component_names(cs) if can_edit else [],
+        "entries": entries,
+        "diff": diff_rows(cs, entries, heads),
+        "plan": plan,
+        "plan_rows": plan_rows(plan, entries, {h.name: h for h in heads.values()}) if plan else [],
+        "approvals": approvals_list,
+        "approval_blockers": [] if merged else approvals.approval_blockers(cs, plan),
+        "apply_blockers": blockers,
+        "run": run,
+        "progress": run_progress(run) if run else None,
+        "behind": not merged and changesets.is_behind(cs),
+        "conflict_count": sum(len(e.conflicts) for e in entries.values()),
+        "events": list(
+            AuditEvent.objects.filter(change_set=cs)
+            .select_related("actor")
+            .order_by("-created_at", "-id")[:25]
+        ),
+        "can_edit": can_edit,
+        "can_request": role.is_editor
+        and cs.status in (ChangeSetStatus.OPEN, ChangeSetStatus.REJECTED)
+        and bool(entries),
+        "can_decide": role.is_approver
+        and user.pk != cs.author_id
+        and cs.status in (ChangeSetStatus.NEEDS_APPROVAL, ChangeSetStatus.APPROVED),
+        "is_author": user.pk == cs.author_id,
+        "can_apply": role.is_editor and not merged and not blockers and (run is None or run.is_finished),
+        "heartbeat": heartbeat_state() if run and not run.is_finished else None,
+    }
+
+
+# --- Components -------------------------------------------------------------------------------
+
+
+def component_in_change_set(cs, name):
+    """(schema, properties, op) of `name` as the change set has it, or None."""
+    entry = cs.entries.filter(name=name).first()
+    if entry is not None:
+        return (
+            None
+            if entry.op == EntryOp.DELETE
+            else SimpleNamespace(schema=entry.schema, properties=entry.properties, op=entry.op)
+        )
+    head = (
+        Component.objects.filter(workspace_id=cs.workspace_id, name=name).only("schema", "properties").first()
+    )
+    return None if head is None else SimpleNamespace(schema=head.schema, properties=head.properties, op=None)
+
+
+def component_names(cs):
+    """Names of the components the change set sees (HEAD with its additions and deletes)."""
+    names = set(Component.objects.filter(workspace_id=cs.workspace_id).values_list("name", flat=True))
+    for name, op in cs.entries.values_list("name", "op"):
+        if op == EntryOp.DELETE:
+            names.discard(name)
+        else:
+            names.add(name)
+    return sorted(names)
+
+
+def source_paths(cs, name):
+    """The paths a subscription to `name` can read: its schema's properties (read-only
+    attributes included) under /resource_value, its current /domain keys, its stack
+    outputs by key, and /si."""
+    from .schemas import get_schema
+
+    view = graph.GraphView(cs.workspace, cs).view(name)
+    if view is None:
+        return []
+    try:
+        ts = get_schema(view.schema)
+        attributes = sorted(
+            set(ts.property_names) | {p.split("/")[1] for p in ts.read_only if p.count("/") == 1}
+        )
+    except Exception:  # an unknown type still offers what it holds
+        attributes = []
+    observed = view.resource_value or {}
+    paths = [f"/resource_value/{a}" for a in sorted(set(attributes) | set(observed))]
+    for output in observed.get("Outputs") or []:
+        if isinstance(output, dict) and output.get("OutputKey"):
+            paths.append(f"/resource_value/Outputs/{output['OutputKey']}/OutputValue")
+    for key, value in (view.domain or {}).items():
+        paths.append(f"/domain/{key}")
+        if isinstance(value, dict) and not graph.is_source(value):
+            paths.extend(f"/domain/{key}/{sub}" for sub in value)
+    paths += ["/si/name", "/si/id", "/si/type"]
+    return list(dict.fromkeys(paths))
+
+
+def component_page(workspace, name, cs=None):
+    """A HEAD component (or the change set's version of it) with its history."""
+    from workers.models import Action
+
+    head = Component.objects.filter(workspace=workspace, name=name).first()
+    entry = cs.entries.filter(name=name).first() if cs else None
+    if head is None and entry is None:
+        return None
+    schema = entry.schema if entry else head.schema
+    wo = write_only_for(schema)
+    applied = head.applied if head else None
+    properties = entry.properties if entry else head.properties
+    return {
+        "name": name,
+        "schema": schema,
+        "head": head,
+        "entry": entry,
+        "properties": mask(properties, wo),
+        "domain": mask(head.domain, wo) if head and not entry else None,
+        "resource_value": mask(head.resource_value, wo) if head and head.resource_value is not None else None,
+        "drift": [
+            {
+                "path": d.get("path", "/"),
+                "desired": mask_at(d.get("desired"), d.get("path", ""), wo, applied),
+                "observed": mask_at(d.get("observed"), d.get("path", ""), wo, head.resource_value),
+            }
+            for d in (head.drift if head else [])
+        ],
+        "sources": graph.find_sources(properties or {}),
+        "subscribers": list(
+            Subscription.objects.filter(workspace=workspace, change_set=None, producer_name=name)
+            .order_by("consumer_name", "target_path")
+            .values("consumer_name", "target_path", "source_path")[:HISTORY_LIMIT]
+        ),
+        "events": list(
+            AuditEvent.objects.filter(workspace=workspace, target=name)
+            .select_related("actor", "change_set")
+            .order_by("-created_at", "-id")[:HISTORY_LIMIT]
+        ),
+        "actions": list(
+            Action.objects.filter(
+                run__workspace=workspace, component_id=head.id if head else entry.component_id
+            )
+            .select_related("run__change_set")
+            .order_by("-id")[:HISTORY_LIMIT]
+        ),
+    }
+
+
+# --- Audit ------------------------------------------------------------------------------------
+
+
+def audit_events(workspace, change_set=None, verb="", actor="", target=""):
+    rows = AuditEvent.objects.filter(workspace=workspace).select_related("actor", "change_set")
+    if change_set is not None:
+        rows = rows.filter(change_set=change_set)
+    if verb:
+        rows = rows.filter(verb=verb)
+    if actor:
+        rows = rows.filter(actor__username=actor)
+    if target:
+        rows = rows.filter(target__icontains=target)
+    return rows.order_by("-created_at", "-id")
+
+
+def audit_verbs(workspace):
+    return list(
+        AuditEvent.objects.filter(workspace=workspace)
+        .order_by("verb")
+        .values_list("verb", flat=True)
+        .distinct()
+    )
+
+
+def audit_actors(workspace):
+    return sorted(
+        set(workspace.memberships.values_list("user__username", flat=True))
+        | set(
+            AuditEvent.objects.filter(workspace=workspace, actor__isnull=False)
+            .values_list("actor__username", flat=True)
+            .distinct()
+        )
+    )
+
+
+def masked_events(events, workspace):
+    """Audit data masked again with the write-only paths of each event's component type
+    (conflict values are recorded at their path, where a whole-document mask misses them)."""
+    targets = {e.target for e in events}
+    schemas = dict(
+        Component.objects.filter(workspace=workspace, name__in=targets).values_list("name", "schema")
+    )
+    out = []
+    for e in events:
+        data = [d for d in (e.before, e.after) if isinstance(d, dict)]
+        schema = next((d["schema"] for d in data if isinstance(d.get("schema"), str)), schemas.get(e.target))
+        e.masked_before = _mask_event_data(e.before, schema)
+        e.masked_after = _mask_event_data(e.after, schema)
+        out.append(e)
+    return out
+
+
+def _mask_event_data(data, schema):
+    if data is None:
+        return None
+    wo = write_only_for(schema) if schema else []
+    if isinstance(data, dict) and isinstance(data.get("conflict"), dict):
+        c = data["conflict"]
+        path = c.get("path", "") if c.get("path") != "/" else ""
+        masked = {k: (mask_at(v, path, wo) if k in ("head", "mine", "base") else v) for k, v in c.items()}
+        return {**mask({k: v for k, v in data.items() if k != "conflict"}), "conflict": masked}
+    return mask(data, [f"/properties{p}" for p in wo])

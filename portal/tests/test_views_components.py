@@ -1,0 +1,117 @@
+"""The component list and a component's page: properties with subscriptions as links,
+what AWS reports, drift, history; secrets masked."""
+
+import pytest
+
+from portal import changesets
+from portal.models import Component
+from portal.secrets import MASK
+from portal.tests.factories import head
+from workers.models import Action, ActionStatus, ApplyRun, RunStatus
+
+from . import test_views_changesets as shared
+from .test_views_changesets import BASE, SECRET, _bulk_components
+
+change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
+
+
+@pytest.mark.parametrize("who", ["approver", "editor"])
+def test_it_lists_components_to_members(seat, shop, who):
+    page = seat(who).get(f"{BASE}/components/")
+    assert page.status_code == 200 and [c.name for c in page.context["components"]] == ["api-sg", "db", "vpc"]
+
+
+def test_it_hides_components_from_outsiders(seat, shop):
+    client = seat("outsider")
+    assert client.get(f"{BASE}/components/").status_code == 404
+    assert client.get(f"{BASE}/components/vpc/").status_code == 404
+
+
+def test_it_paginates_the_component_list(seat, shop):
+    _bulk_components(shop, 150)
+    client = seat("editor")
+    first = client.get(f"{BASE}/components/")
+    assert len(first.context["components"]) == 100 and "Page 1 of 2" in first.content.decode()
+    assert len(client.get(f"{BASE}/components/?page=2").context["components"]) == 53
+
+
+@pytest.mark.parametrize("who", ["approver", "editor"])
+def test_it_shows_properties_with_subscriptions_as_links(seat, shop, who):
+    page = seat(who).get(f"{BASE}/components/api-sg/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'href="/workspaces/tonys-chips/components/vpc/"' in text and "/resource_value/VpcId" in text
+    assert "vpc-123" in seat(who).get(f"{BASE}/components/vpc/").content.decode()  # observed
+
+
+def test_it_404s_an_unknown_component(seat, shop):
+    assert seat("editor").get(f"{BASE}/components/nope/").status_code == 404
+
+
+def test_it_never_shows_a_secret(seat, shop, users):
+    env = [{"Name": "API_TOKEN", "Value": SECRET}]
+    task = {"Family": "api", "ContainerDefinitions": [{"Name": "api", "Image": "api:1", "Environment": env}]}
+    head(shop, users["editor"], {"task": ("AWS::ECS::TaskDefinition", task)})
+    Component.objects.filter(name="db").update(
+        resource_value={"MasterUserPassword": SECRET, "Endpoint": {"Address": "db.local"}},
+        drift=[{"path": "/MasterUserPassword", "desired": SECRET, "observed": SECRET + "x"}],
+    )
+    client = seat("editor")
+    for name in ("db", "task"):
+        text = client.get(f"{BASE}/components/{name}/").content.decode()
+        assert SECRET not in text
+    db = client.get(f"{BASE}/components/db/").context["c"]
+    assert db["drift"][0]["desired"] == MASK and db["resource_value"]["MasterUserPassword"] == MASK
+
+
+def test_it_shows_drift(seat, shop):
+    Component.objects.filter(name="vpc").update(
+        resource_status="drifted",
+        drift=[{"path": "/CidrBlock", "desired": "10.0.0.0/16", "observed": "10.9.0.0/16"}],
+    )
+    text = seat("editor").get(f"{BASE}/components/vpc/").content.decode()
+    assert "10.9.0.0/16" in text and "drifted" in text
+
+
+def test_it_shows_the_history_of_edits_and_actions(seat, change_set):
+    vpc = Component.objects.get(name="api-sg")
+    run = ApplyRun.objects.create(workspace=vpc.workspace, status=RunStatus.FAILED)
+    Action.objects.create(
+        run=run,
+        key="update:api-sg",
+        kind="update",
+        component_name="api-sg",
+        component_id=vpc.id,
+        schema=vpc.schema,
+        status=ActionStatus.FAILED,
+        error="InvalidGroup.NotFound",
+    )
+    page = seat("editor").get(f"{BASE}/components/api-sg/")
+    assert [e.verb for e in page.context["c"]["events"]][-1] == "component.added"
+    assert "component.edited" in [e.verb for e in page.context["c"]["events"]]
+    assert "InvalidGroup.NotFound" in page.content.decode()
+
+
+def test_it_shows_a_component_as_a_change_set_has_it(seat, change_set):
+    page = seat("editor").get(f"{BASE}/components/web-sg/?changeset={change_set.pk}")
+    assert page.status_code == 200 and "added there" in page.content.decode()
+    assert seat("editor").get(f"{BASE}/components/web-sg/").status_code == 404  # not in HEAD
+    assert seat("outsider").get(f"{BASE}/components/web-sg/?changeset={change_set.pk}").status_code == 404
+
+
+def test_it_renders_the_component_list_in_a_flat_number_of_queries(
+    seat, users, django_assert_max_num_queries
+):
+    from portal.models import Membership, Role, Workspace
+
+    counts = []
+    for n in (100, 1000):
+        ws = Workspace.objects.create(slug=f"big-{n}", name=f"big {n}")
+        Membership.objects.create(workspace=ws, user=users["editor"], role=Role.EDITOR)
+        _bulk_components(ws, n)
+        changesets.create_change_set(ws, users["editor"], "open one")
+        client = seat("editor")
+        with django_assert_max_num_queries(10) as captured:
+            assert client.get(f"/workspaces/big-{n}/components/").status_code == 200
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1], counts

@@ -1,0 +1,147 @@
+"""The site home and the workspace home: components, action queue, open change sets,
+deployments, the no-worker banner."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from portal import changesets
+from workers.models import Action, ActionStatus, ApplyRun, RunStatus, WorkerHeartbeat
+
+from . import test_views_changesets as shared
+from .test_views_changesets import BASE, _bulk_components
+
+change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
+
+
+def test_it_links_the_users_workspaces_from_the_site_home(seat, shop):
+    text = seat("editor").get("/").content.decode()
+    assert 'href="/workspaces/tonys-chips/"' in text and "/workspaces/other/" not in text
+
+
+def test_it_sends_anonymous_users_to_sign_in(client, shop):
+    for path in ("/", f"{BASE}/", f"{BASE}/queue/"):
+        response = client.get(path)
+        assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("who", ["approver", "editor"])
+def test_it_shows_the_workspace_home_to_members(seat, shop, who):
+    page = seat(who).get(f"{BASE}/")
+    assert page.status_code == 200
+    assert [c.name for c in page.context["components"]] == ["api-sg", "db", "vpc"]
+
+
+def test_it_hides_the_workspace_home_from_outsiders(seat, shop):
+    client = seat("outsider")
+    assert client.get(f"{BASE}/").status_code == 404
+    assert client.get(f"{BASE}/queue/").status_code == 404
+    assert client.get("/workspaces/nowhere/").status_code == 404
+
+
+def test_it_filters_components_by_name_type_and_status(seat, shop):
+    client = seat("editor")
+
+    def names(query):
+        return [c.name for c in client.get(f"{BASE}/{query}").context["components"]]
+
+    assert names("?name=sg") == ["api-sg"]
+    assert names("?type=AWS::EC2::VPC") == ["vpc"]
+    assert names("?status=ok") == ["vpc"]
+    partial = client.get(f"{BASE}/?name=db", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="components")
+    assert b"<html" not in partial.content and b">db</a>" in partial.content
+
+
+def test_it_lists_open_change_sets(seat, change_set):
+    text = seat("approver").get(f"{BASE}/").content.decode()
+    assert "open-port-3000" in text and f"/changesets/{change_set.pk}/" in text
+
+
+def test_it_keeps_a_marked_block_for_recent_deployments(seat, shop):
+    page = seat("editor").get(f"{BASE}/")
+    assert page.context["deployments"] == []
+    assert (
+        'id="recent-deployments"' in page.content.decode() and "No deployments yet." in page.content.decode()
+    )
+
+
+def test_it_warns_when_no_worker_has_reported_recently(seat, shop, settings):
+    client = seat("editor")
+    assert "No worker is running." in client.get(f"{BASE}/").content.decode()
+    WorkerHeartbeat.objects.create(
+        name="w1:1",
+        last_seen=timezone.now() - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 5),
+    )
+    assert "last seen" in client.get(f"{BASE}/").content.decode()
+    WorkerHeartbeat.objects.update(last_seen=timezone.now())
+    assert "No worker is running." not in client.get(f"{BASE}/").content.decode()
+
+
+@pytest.fixture
+def queue(change_set, users):
+    run = ApplyRun.objects.create(
+        workspace=change_set.workspace, change_set=change_set, status=RunStatus.RUNNING
+    )
+    sg = change_set.entries.get(name="api-sg")
+
+    def make(key, status, **kw):
+        kind, name = key.split(":")
+        return Action.objects.create(
+            run=run,
+            key=key,
+            kind=kind,
+            component_name=name,
+            component_id=sg.component_id,
+            schema=sg.schema,
+            status=status,
+            **kw,
+        )
+
+    return run, [
+        make("update:api-sg", ActionStatus.FAILED, error="throttled for good"),
+        make("create:web-sg", ActionStatus.RUNNING),
+        make("update:db", ActionStatus.QUEUED),
+        make("delete:old", ActionStatus.SUCCEEDED),
+    ]
+
+
+def test_it_shows_queued_running_and_failed_actions(seat, queue):
+    page = seat("editor").get(f"{BASE}/")
+    assert sorted(a.key for a in page.context["queue"]["actions"]) == [
+        "create:web-sg",
+        "update:api-sg",
+        "update:db",
+    ]
+    text = page.content.decode()
+    assert "throttled for good" in text and 'hx-get="/workspaces/tonys-chips/queue/"' in text
+
+
+def test_it_offers_retry_and_cancel_of_failed_actions_to_approvers(seat, queue):
+    _, (failed, *_rest) = queue
+    assert f"/actions/{failed.pk}/retry/" in seat("approver").get(f"{BASE}/").content.decode()
+    assert f"/actions/{failed.pk}/retry/" not in seat("editor").get(f"{BASE}/").content.decode()
+
+
+def test_it_serves_the_queue_partial(seat, queue):
+    partial = seat("editor").get(f"{BASE}/queue/", HTTP_HX_REQUEST="true")
+    assert (
+        partial.status_code == 200 and b"<html" not in partial.content and b"update:db" not in partial.content
+    )
+    assert b"api-sg" in partial.content
+
+
+def test_it_renders_the_home_in_a_flat_number_of_queries(seat, users, django_assert_max_num_queries):
+    from portal.models import Membership, Role, Workspace
+
+    counts = []
+    for n in (100, 1000):
+        ws = Workspace.objects.create(slug=f"big-{n}", name=f"big {n}")
+        Membership.objects.create(workspace=ws, user=users["editor"], role=Role.EDITOR)
+        _bulk_components(ws, n)
+        changesets.create_change_set(ws, users["editor"], "open one")
+        client = seat("editor")
+        with django_assert_max_num_queries(20) as captured:
+            assert client.get(f"/workspaces/big-{n}/").status_code == 200
+        counts.append(len(captured.captured_queries))
+    assert counts[0] == counts[1], counts

@@ -1,0 +1,38 @@
+"""The site home and a workspace's home page."""
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.shortcuts import render
+
+from portal import pages
+from portal.access import workspaces_for
+from portal.forms import ComponentFilterForm
+
+from .common import get_workspace
+
+HOME_COMPONENTS = 50
+
+
+@login_required
+def home(request):
+    return render(request, "portal/home.html", {"workspaces": workspaces_for(request.user)})
+
+
+@login_required
+def workspace_home(request, slug):
+    workspace = get_workspace(request, slug)
+    filters = ComponentFilterForm(pages.component_types(workspace), request.GET or None)
+    components = Paginator(pages.components(workspace, **filters.values()), HOME_COMPONENTS).get_page(1)
+    context = {
+        "workspace": workspace,
+        "filters": filters,
+        "components": components,
+        "queue": pages.action_queue(workspace),
+        "change_sets": pages.open_change_sets(workspace),
+        "deployments": pages.recent_deployments(workspace),
+        "heartbeat": pages.heartbeat_state(),
+        "role": pages.role_of(request.user, workspace),
+    }
+    if request.htmx and request.htmx.target == "components":
+        return render(request, "portal/_components_table.html", context)
+    return render(request, "portal/workspace.html", context)
