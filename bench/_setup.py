@@ -14,30 +14,45 @@ sys.path.insert(0, str(ROOT))
 
 
 def setup_django():
+    """A fresh database for this run: a new Postgres database when DATABASE_URL points at
+    Postgres (dropped at exit), else a SQLite file in a temp dir."""
     tmp = tempfile.mkdtemp(prefix="portal-bench-")
     os.environ.setdefault("PORTAL_VAR_DIR", tmp)
-    os.environ.setdefault("DATABASE_URL", f"sqlite:///{tmp}/bench.sqlite3")
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        os.environ["DATABASE_URL"] = _fresh_postgres(url)
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     import django
 
     django.setup()
     from django.core.management import call_command
-    from django.db import connection
 
-    if connection.vendor == "postgresql":
-        # A private schema so the benchmark never touches real tables.
-        schema = f"bench_{os.getpid()}"
-        with connection.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA {schema}")
-            cur.execute(f"SET search_path TO {schema}")
-        import atexit
-
-        def drop():
-            with connection.cursor() as cur:
-                cur.execute(f"DROP SCHEMA {schema} CASCADE")
-
-        atexit.register(drop)
     call_command("migrate", verbosity=0)
+
+
+def _fresh_postgres(url):
+    import atexit
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    name = f"portal_bench_{os.getpid()}"
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+
+    def drop():
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    atexit.register(drop)
+    return urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def src(component, path):

@@ -5,8 +5,9 @@ Lower bound = depth x calls per action x latency (the critical path, if every ac
 a level ran at once). Printed: our wall time / bound, and the same ratio for Terraform's
 default of 10 concurrent operations, computed by list-scheduling the same DAG.
 
-Worker settings (README recommends them): --pool threads --concurrency 64,
-PORTAL_APPLY_CONCURRENCY=64.
+Worker settings (README recommends them): 2 worker processes, each
+--pool threads --concurrency 32, PORTAL_APPLY_CONCURRENCY=64 (BENCH_WORKER_PROCESSES
+changes the number of processes).
 
 Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ...}
 """
@@ -18,7 +19,11 @@ import random
 import time
 
 os.environ.setdefault("PORTAL_APPLY_CONCURRENCY", "64")
-for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+for key, value in {
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
     os.environ.setdefault(key, value)
 from _setup import Timer, setup_django  # noqa: E402
 
@@ -30,13 +35,20 @@ from portal import changesets  # noqa: E402
 from portal.models import Membership, Workspace  # noqa: E402
 from workers import apply  # noqa: E402
 from workers.models import ApplyRun  # noqa: E402
-from workers.tests.localaws import LocalAws  # noqa: E402
+from workers.tests.localaws import LocalAwsProcess  # noqa: E402
 from workers.tests.processes import WorkerProcess  # noqa: E402
 
 N, DEPTH, LATENCY_MS, CONCURRENCY = 200, 6, 100, 64
+
+
+def _cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 random.seed(7)
 
-aws = LocalAws(latency_ms=LATENCY_MS).start()
+aws = LocalAwsProcess(latency_ms=LATENCY_MS)  # its own process: its CPU is not ours
 os.environ["AWS_ENDPOINT_URL"] = aws.endpoint
 user, _ = get_user_model().objects.get_or_create(username="bench")
 ws = Workspace.objects.create(slug="apply-bench", name="apply bench", approvals_required=0)
@@ -46,22 +58,31 @@ Membership.objects.create(workspace=ws, user=user, role="admin")
 def log_group(name, parent=None):
     props = {"LogGroupName": f"/bench/{name}", "RetentionInDays": 7}
     if parent:
-        props["Tags"] = [{"Key": "parent", "Value": {"$source": {"component": parent, "path": "/resource_value/Arn"}}}]
+        props["Tags"] = [
+            {"Key": "parent", "Value": {"$source": {"component": parent, "path": "/resource_value/Arn"}}}
+        ]
     return props
 
 
 # Calls per action: create one log group alone and count the AWS calls it makes.
 probe = changesets.create_change_set(ws, user, "probe")
 changesets.upsert_component(probe, user, "probe", "AWS::Logs::LogGroup", log_group("probe"))
-worker = WorkerProcess(aws.endpoint, concurrency=CONCURRENCY,
-                       extra_env={"PORTAL_APPLY_CONCURRENCY": str(CONCURRENCY)}).wait_ready()
+PROCESSES = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
+workers = [
+    WorkerProcess(
+        aws.endpoint,
+        concurrency=CONCURRENCY // PROCESSES,
+        extra_env={"PORTAL_APPLY_CONCURRENCY": str(CONCURRENCY)},
+    ).wait_ready()
+    for _ in range(PROCESSES)
+]
 try:
-    before = aws.faults.calls
+    before = aws.calls
     run = apply.request_apply(probe, user)
     while not ApplyRun.objects.get(pk=run.pk).is_finished:
         time.sleep(0.05)
     assert ApplyRun.objects.get(pk=run.pk).status == "succeeded", ApplyRun.objects.get(pk=run.pk).error
-    calls_per_action = aws.faults.calls - before
+    calls_per_action = aws.calls - before
     levels = [[f"l{d}-{i}" for i in range(N // DEPTH + (1 if d < N % DEPTH else 0))] for d in range(DEPTH)]
     parents = {}
     cs = changesets.create_change_set(ws, user, "dag")
@@ -70,16 +91,19 @@ try:
             parent = random.choice(levels[d - 1]) if d else None
             parents[name] = parent
             changesets.upsert_component(cs, user, name, "AWS::Logs::LogGroup", log_group(name, parent))
-    before = aws.faults.calls
+    before = aws.calls
     with Timer() as wall:
         run = apply.request_apply(cs, user)
         while not ApplyRun.objects.get(pk=run.pk).is_finished:
             time.sleep(0.02)
     run = ApplyRun.objects.get(pk=run.pk)
     assert run.status == "succeeded", run.error
-    calls = aws.faults.calls - before
+    calls = aws.calls - before
+    worker_cpu_s = sum(_cpu_seconds(w.proc.pid) for w in workers)
+    moto_cpu_s = _cpu_seconds(aws.proc.pid)
 finally:
-    worker.stop()
+    for w in workers:
+        w.stop()
     aws.stop()
 
 action_s = calls_per_action * LATENCY_MS / 1000
@@ -103,12 +127,27 @@ def makespan(slots):
 
 
 terraform = makespan(10)
-print(f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
-      f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
-      f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
-      f"{terraform:.2f} s, ratio {terraform / bound:.2f}")
-print(json.dumps({"components": N, "depth": DEPTH, "latency_ms": LATENCY_MS, "calls_per_action": calls_per_action,
-                  "wall_s": round(wall.ms / 1000, 2), "bound_s": round(bound, 2),
-                  "ratio": round(wall.ms / 1000 / bound, 2), "terraform10_s": round(terraform, 2),
-                  "terraform10_ratio": round(terraform / bound, 2),
-                  "worker": f"threads x{CONCURRENCY}, PORTAL_APPLY_CONCURRENCY={CONCURRENCY}"}))
+print(
+    f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
+    f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
+    f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
+    f"{terraform:.2f} s, ratio {terraform / bound:.2f}"
+)
+print(
+    json.dumps(
+        {
+            "components": N,
+            "depth": DEPTH,
+            "latency_ms": LATENCY_MS,
+            "calls_per_action": calls_per_action,
+            "wall_s": round(wall.ms / 1000, 2),
+            "bound_s": round(bound, 2),
+            "ratio": round(wall.ms / 1000 / bound, 2),
+            "terraform10_s": round(terraform, 2),
+            "terraform10_ratio": round(terraform / bound, 2),
+            "worker": f"{PROCESSES} processes x threads {CONCURRENCY // PROCESSES}, PORTAL_APPLY_CONCURRENCY={CONCURRENCY}",
+            "worker_cpu_s": round(worker_cpu_s, 2),
+            "local_aws_cpu_s": round(moto_cpu_s, 2),
+        }
+    )
+)

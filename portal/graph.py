@@ -443,22 +443,31 @@ def propagate(workspace, changed, roots=("domain", "resource_value")):
     graph = GraphView(workspace)
     changed = set(changed)
     affected = changed | graph.downstream(changed, roots)
-    edges = graph.producers_of(affected)
-    producers = {s.component for sources in edges.values() for s in sources}
-    components = graph.head_components(sorted(affected | producers))
-    views = {n: View.of_component(c) for n, c in components.items() if c is not None}
-    dep_edges = {c: {s.component for s in srcs if is_dependency(s, c)} for c, srcs in edges.items()}
-    dirty = []
-    for name in topological(affected, dep_edges):
-        c = components.get(name)
-        if c is None:
-            continue
-        domain, pending = resolve_properties(name, c.schema, c.properties, views.get)
-        if domain != c.domain or pending != c.pending:
-            c.domain, c.pending = domain, pending
-            dirty.append(c)
-        views[name] = View.of_component(c)
     with transaction.atomic():
+        # Lock the rows this will rewrite (in name order, so two propagations never
+        # deadlock), then read producers fresh: concurrent propagations that share a
+        # consumer queue here instead of overwriting each other's result.
+        list(
+            Component.objects.select_for_update()
+            .filter(workspace=workspace, name__in=sorted(affected))
+            .order_by("name")
+            .values_list("pk", flat=True)
+        )
+        edges = graph.producers_of(affected)
+        producers = {s.component for sources in edges.values() for s in sources}
+        components = graph.head_components(sorted(affected | producers))
+        views = {n: View.of_component(c) for n, c in components.items() if c is not None}
+        dep_edges = {c: {s.component for s in srcs if is_dependency(s, c)} for c, srcs in edges.items()}
+        dirty = []
+        for name in topological(affected, dep_edges):
+            c = components.get(name)
+            if c is None:
+                continue
+            domain, pending = resolve_properties(name, c.schema, c.properties, views.get)
+            if domain != c.domain or pending != c.pending:
+                c.domain, c.pending = domain, pending
+                dirty.append(c)
+            views[name] = View.of_component(c)
         Component.objects.bulk_update(dirty, ["domain", "pending"], batch_size=500)
     return {c.name for c in dirty}
 

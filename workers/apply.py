@@ -232,43 +232,39 @@ def dispatch(run_id):
         run = ApplyRun.objects.select_for_update().select_related("workspace").get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return
-        actions = list(run.actions.all())
-        status = {a.key: a.status for a in actions}
+        rows = list(run.actions.values_list("pk", "key", "status", "waits_for"))
+        status = {key: st for _, key, st, _ in rows}
+        failed = (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
         changed = True
         while changed:
             changed = False
-            for a in actions:
-                if a.status != ActionStatus.WAITING:
+            for pk, key, _, waits_for in rows:
+                if status[key] != ActionStatus.WAITING:
                     continue
-                bad = [
-                    k
-                    for k in a.waits_for
-                    if status.get(k) in (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
-                ]
+                bad = [k for k in waits_for if status.get(k) in failed]
                 if bad:
-                    a.status = status[a.key] = ActionStatus.BLOCKED
-                    a.error = f"not run: {', '.join(bad)} did not succeed"
-                    Action.objects.filter(pk=a.pk, status=ActionStatus.WAITING).update(
-                        status=a.status, error=a.error
+                    status[key] = ActionStatus.BLOCKED
+                    Action.objects.filter(pk=pk, status=ActionStatus.WAITING).update(
+                        status=ActionStatus.BLOCKED, error=f"not run: {', '.join(bad)} did not succeed"
                     )
                     changed = True
-        in_flight = sum(1 for a in actions if a.status in (ActionStatus.QUEUED, ActionStatus.RUNNING))
+        in_flight = sum(1 for st in status.values() if st in (ActionStatus.QUEUED, ActionStatus.RUNNING))
         room = max(0, settings.PORTAL_APPLY_CONCURRENCY - in_flight)
         ready = [
-            a
-            for a in actions
-            if a.status == ActionStatus.WAITING
-            and all(status.get(k) == ActionStatus.SUCCEEDED for k in a.waits_for)
-        ]
-        now = timezone.now()
-        for a in ready[:room]:
-            if Action.objects.filter(pk=a.pk, status=ActionStatus.WAITING).update(
-                status=ActionStatus.QUEUED, queued_at=now
-            ):
-                a.status = ActionStatus.QUEUED
-                _enqueue_action(a.pk)
-        if all(a.status in DONE for a in actions):
-            _finish(run, actions)
+            pk
+            for pk, key, _, waits_for in rows
+            if status[key] == ActionStatus.WAITING
+            and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
+        ][:room]
+        if ready:
+            Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
+                status=ActionStatus.QUEUED, queued_at=timezone.now()
+            )
+            for pk in ready:
+                _enqueue_action(pk)
+            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in set(ready)})
+        if all(st in DONE for st in status.values()):
+            _finish(run, list(run.actions.all()))
 
 
 def _finish(run, actions):
@@ -442,9 +438,7 @@ class Performer:
                 "refreshed_at",
             ]
         )
-        with transaction.atomic():
-            Workspace.objects.select_for_update().get(pk=self.workspace.pk)  # one propagation at a time
-            graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
+        graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
 
     def _write_only(self):
         from portal.changesets import write_only_for

@@ -7,6 +7,8 @@ boto3 itself, so the same code talks to moto server, LocalStack or AWS.
 """
 
 import os
+import threading
+import time
 from dataclasses import dataclass
 
 import boto3
@@ -49,18 +51,33 @@ def session_for(target: AwsTarget) -> boto3.session.Session:
     )
 
 
+# Creating a boto3 client costs tens of milliseconds of CPU (it loads the service model);
+# an apply makes hundreds. Clients are thread-safe, so one per target, service and
+# process is shared; clients with assumed-role credentials are renewed before they expire.
+_CACHE = {}
+_CACHE_LOCK = threading.Lock()
+ROLE_CLIENT_TTL = 45 * 60
+
+
+def cached_client(target: AwsTarget, service: str, config: Config | None = None):
+    key = (target, service, id(config) if config else None, os.environ.get("AWS_ENDPOINT_URL", ""))
+    now = time.monotonic()
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit and (not target.role_arn or now - hit[1] < ROLE_CLIENT_TTL):
+            return hit[0]
+        client = session_for(target).client(service, config=config or botocore_config())
+        _CACHE[key] = (client, now)
+        return client
+
+
 class Clients:
-    """Lazily created clients for one target, shared by the providers of one action."""
+    """The clients of one target, shared by the providers of one action (and, through
+    the cache, by every action of the process)."""
 
     def __init__(self, target: AwsTarget, config: Config | None = None):
         self.target = target
-        self._session = None
-        self._config = config or botocore_config()
-        self._clients = {}
+        self._config = config
 
     def __call__(self, service):
-        if service not in self._clients:
-            if self._session is None:
-                self._session = session_for(self.target)
-            self._clients[service] = self._session.client(service, config=self._config)
-        return self._clients[service]
+        return cached_client(self.target, service, self._config)

@@ -13,6 +13,12 @@ from werkzeug.serving import make_server
 
 
 class _QuietHandler(MotoRequestHandler):
+    # Keep connections alive as AWS does; HTTP/1.0 would cost a TCP handshake per call.
+    protocol_version = "HTTP/1.1"
+
+    def log(self, *args, **kwargs):
+        pass
+
     def log_request(self, *args, **kwargs):
         pass
 
@@ -38,6 +44,12 @@ class LocalAws:
         faults = self.faults
 
         def app(environ, start_response):
+            if environ.get("PATH_INFO") == "/_localaws/stats":
+                body = json.dumps({"calls": faults.calls, "throttled": faults.throttled}).encode()
+                start_response(
+                    "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+                )
+                return [body]
             with faults.lock:
                 faults.calls += 1
             if faults.latency_s:
@@ -81,3 +93,38 @@ class LocalAws:
         if self._server:
             self._server.shutdown()
             self._thread.join(timeout=5)
+
+
+class LocalAwsProcess:
+    """The same server in its own process, so that its CPU does not compete with the
+    caller's (benchmarks): `python -m workers.tests.localaws LATENCY_MS` prints its URL."""
+
+    def __init__(self, latency_ms=0):
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "workers.tests.localaws", str(latency_ms)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.endpoint = self.proc.stdout.readline().strip()
+
+    @property
+    def calls(self):
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.endpoint}/_localaws/stats", timeout=10) as resp:
+            return json.load(resp)["calls"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    import sys
+
+    server = LocalAws(latency_ms=float(sys.argv[1]) if len(sys.argv) > 1 else 0).start()
+    print(server.endpoint, flush=True)
+    server._thread.join()
