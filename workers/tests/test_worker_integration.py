@@ -13,7 +13,7 @@ from portal.tests.factories import src
 from workers import apply, reaper
 from workers.models import ActionStatus, ApplyRun, RunStatus
 
-from .localaws import LocalAws
+from workers.localaws import LocalAws
 from .processes import WorkerProcess
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

@@ -92,17 +92,16 @@ class Command(BaseCommand):
 
     def start_local_aws(self, port):
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # AWS managed policies exist on AWS
-        from moto.server import ThreadedMotoServer
+        from workers.localaws import LocalAws
 
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         try:
-            server.start()
+            server = LocalAws().start(port)
         except OSError as exc:
             raise CommandError(
                 f"Cannot start the local AWS on 127.0.0.1:{port}: {exc}. Use --aws-port."
             ) from None
-        self.stdout.write(f"Local AWS (moto server) on http://127.0.0.1:{port}")
-        return f"http://127.0.0.1:{port}"
+        self.stdout.write(f"Local AWS (moto server) on {server.endpoint}")
+        return server.endpoint
 
     def start_workers(self, env, concurrency):
         celery = [sys.executable, "-m", "celery", "-A", "portal"]

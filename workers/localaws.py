@@ -1,7 +1,8 @@
-"""A moto server on loopback for tests and benchmarks that run real worker processes,
-with two knobs AWS has and moto lacks: latency per call, and throttling.
+"""The embedded local AWS: a moto server on loopback, for the laptop demo, the tests and
+the benchmarks, with two knobs AWS has and moto lacks (latency per call, throttling).
 
-This is test support: product code never knows it is talking to moto.
+Nothing else in the product knows it is talking to moto: workers reach it through
+AWS_ENDPOINT_URL like any other endpoint.
 """
 
 import json
@@ -97,14 +98,14 @@ class LocalAws:
 
 class LocalAwsProcess:
     """The same server in its own process, so that its CPU does not compete with the
-    caller's (benchmarks): `python -m workers.tests.localaws LATENCY_MS` prints its URL."""
+    caller's (benchmarks): `python -m workers.localaws LATENCY_MS` prints its URL."""
 
     def __init__(self, latency_ms=0):
         import subprocess
         import sys
 
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.tests.localaws", str(latency_ms)],
+            [sys.executable, "-m", "workers.localaws", str(latency_ms)],
             stdout=subprocess.PIPE,
             text=True,
         )
