@@ -34,8 +34,8 @@ from django.contrib.auth import get_user_model  # noqa: E402
 from portal import changesets  # noqa: E402
 from portal.models import Membership, Workspace  # noqa: E402
 from workers import apply  # noqa: E402
-from workers.models import ApplyRun  # noqa: E402
 from workers.localaws import LocalAwsProcess  # noqa: E402
+from workers.models import ApplyRun  # noqa: E402
 from workers.tests.processes import WorkerProcess  # noqa: E402
 
 N, DEPTH, LATENCY_MS, CONCURRENCY = 200, 6, 100, 64

@@ -11,9 +11,9 @@ from portal import approvals, changesets
 from portal.celery import app as celery_app
 from portal.tests.factories import src
 from workers import apply, reaper
+from workers.localaws import LocalAws
 from workers.models import ActionStatus, ApplyRun, RunStatus
 
-from workers.localaws import LocalAws
 from .processes import WorkerProcess
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
