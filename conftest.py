@@ -8,6 +8,16 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 @pytest.fixture(autouse=True)
+def _fresh_aws_clients():
+    """boto3 clients are shared per process; a test's event hooks must not reach the next."""
+    from workers.aws import clear_client_cache
+
+    clear_client_cache()
+    yield
+    clear_client_cache()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
@@ -33,3 +43,38 @@ def workspace(users):
     other = Workspace.objects.create(name="Other", slug="other")
     Membership.objects.create(workspace=other, user=users["outsider"], role=Role.ADMIN)
     return ws
+
+
+def _use_broker(app, url, options):
+    app.conf.broker_url = url
+    app.conf.broker_transport_options = options
+    # Forget the pools made for the broker configured before; kombu keys its (shared)
+    # pools by URL and transport options, so they are not closed, only not used here.
+    app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    """The Celery app on a broker of this test's own (Redis when REDIS_URL is set, purged
+    first; else a fresh filesystem folder), for tests that run a worker thread."""
+    from portal.celery import app
+
+    if os.environ.get("REDIS_URL"):
+        url, options = os.environ["REDIS_URL"], {"visibility_timeout": 3600}
+    else:
+        folder = tmp_path / "broker"
+        folder.mkdir()
+        url = "filesystem://"
+        options = {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "store_processed": False,
+            "polling_interval": 0.05,
+            "control_folder": str(tmp_path / "control"),
+        }
+    saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    _use_broker(app, url, options)
+    app.control.purge()
+    yield app
+    _use_broker(app, *saved)

@@ -336,9 +336,28 @@ def revert_component(change_set, user, name):
         audit.record("component.reverted", actor=user, change_set=cs, target=name, before=before)
 
 
+def spec_components(spec):
+    """The spec's components, with its `pipelines:` sugar turned into Portal::Pipeline components."""
+    items = list(spec.components)
+    if spec.pipelines:
+        from deployments.pipelines import component_from_spec
+
+        from .spec import ComponentSpec
+
+        names = {i.name for i in items}
+        for entry in spec.pipelines:
+            c = component_from_spec(entry)
+            if c["name"] in names:
+                raise ValidationError(f"{c['name']} is listed both as a component and as a pipeline.")
+            names.add(c["name"])
+            items.append(ComponentSpec(name=c["name"], schema=c["schema"], properties=c["properties"]))
+    return items
+
+
 def apply_spec(change_set, user, spec):
     """Upsert every component of a portal.spec.Spec into the change set, all or nothing."""
     errors = []
+    components = spec_components(spec)
     with transaction.atomic():
         if spec.change_set:
             update_description(
@@ -347,7 +366,7 @@ def apply_spec(change_set, user, spec):
                 problem=spec.change_set.get("problem"),
                 solution=spec.change_set.get("solution"),
             )
-        for item in spec.components:
+        for item in components:
             try:
                 if item.delete:
                     delete_component(change_set, user, item.name, check_dependents=False)
@@ -372,7 +391,7 @@ def apply_spec(change_set, user, spec):
         if not errors:
             cs = ChangeSet.objects.get(pk=change_set.pk)
             view = graph.GraphView(cs.workspace, cs)
-            for item in spec.components:
+            for item in components:
                 entry = view.entries.get(item.name)
                 if not item.delete and entry is not None:
                     for e in graph.validation_errors(view, item.name, entry.schema, entry.properties):

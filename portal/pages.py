@@ -162,8 +162,10 @@ def open_change_sets(workspace):
 
 
 def recent_deployments(workspace):
-    """Deployment runs of the workspace, newest first. Deployments arrive later: empty."""
-    return []
+    """Deployment runs of the workspace, newest first."""
+    from deployments.runs import recent_runs
+
+    return recent_runs(workspace)
 
 
 # --- Change sets ------------------------------------------------------------------------------

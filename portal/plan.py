@@ -213,7 +213,9 @@ def _ripple(view, entries, heads, actions):
     while frontier:
         nxt = {}
         edges = view.consumers_of(frontier, roots=("domain", "resource_value"))
-        view.head_components(sorted({consumer for pairs in edges.values() for consumer, _ in pairs}))  # one query
+        view.head_components(
+            sorted({consumer for pairs in edges.values() for consumer, _ in pairs})
+        )  # one query
         for producer, pairs in edges.items():
             for consumer, source in pairs:
                 if consumer in entries or consumer == producer or source.root not in frontier[producer]:

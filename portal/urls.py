@@ -48,4 +48,5 @@ urlpatterns = [
     path(WS + "actions/<int:action_id>/cancel/", applies.action_cancel, name="action-cancel"),
     path(WS + "actions/<int:action_id>/replace/", applies.action_replace, name="action-replace"),
     path("", include("topology.urls")),
+    path("", include("deployments.urls")),
 ]

@@ -71,6 +71,12 @@ def cached_client(target: AwsTarget, service: str, config: Config | None = None)
         return client
 
 
+def clear_client_cache():
+    """Forget the shared clients (tests do, so that hooks one registers never leak)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
 class Clients:
     """The clients of one target, shared by the providers of one action (and, through
     the cache, by every action of the process)."""

@@ -78,7 +78,16 @@ class LocalAws:
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
+        self.reset()
         return self
+
+    def reset(self):
+        """Forget every resource (moto keeps them per process, across servers)."""
+        import urllib.request
+
+        urllib.request.urlopen(
+            urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30
+        )
 
     @property
     def endpoint(self):

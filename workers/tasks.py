@@ -27,7 +27,10 @@ def start_next_run(workspace_id):
 
 @shared_task(soft_time_limit=120, time_limit=150)
 def reap():
-    return reaper.reap()
+    """Applies and deployment runs that a dead worker left behind."""
+    from deployments.runs import reap as reap_deployments
+
+    return {"applies": reaper.reap(), "deployments": reap_deployments()}
 
 
 @shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)

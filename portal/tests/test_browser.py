@@ -92,27 +92,16 @@ def sign_in(browser, live_server, workspace):
 
 @pytest.fixture
 def local_aws(monkeypatch):
-    from moto.server import ThreadedMotoServer
+    from workers.localaws import LocalAws
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def _use_broker(app, url, options):
-    app.conf.broker_url = url
-    app.conf.broker_transport_options = options
-    # Forget the pools made for the broker configured before; kombu keys its (shared)
-    # pools by URL and transport options, so they are not closed, only not used here.
-    app._pool = None
-    app.amqp._producer_pool = None
+    aws = LocalAws().start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.endpoint)
+    yield aws.endpoint
+    aws.stop()
 
 
 @pytest.fixture
-def celery_worker_thread(transactional_db, local_aws, live_server, tmp_path, monkeypatch):
+def celery_worker_thread(transactional_db, local_aws, live_server, private_broker, monkeypatch):
     from celery.contrib.testing.worker import start_worker
     from celery.signals import task_prerun
     from django.db import connections
@@ -122,16 +111,6 @@ def celery_worker_thread(transactional_db, local_aws, live_server, tmp_path, mon
 
     # The worker process's heartbeat thread never stops; this test writes one beat itself.
     monkeypatch.setattr("workers.signals._start", lambda: None)
-    if os.environ.get("REDIS_URL"):
-        url, options = os.environ["REDIS_URL"], {"visibility_timeout": 3600}
-    else:  # a broker folder of our own, not the checkout's var/broker that others share
-        folder = tmp_path / "broker"
-        folder.mkdir()
-        url = "filesystem://"
-        options = {"data_folder_in": str(folder), "data_folder_out": str(folder), "store_processed": False}
-    saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    _use_broker(app, url, options)
-
     shared = connections["default"]
     share = shared.vendor == "sqlite" and shared.is_in_memory_db()
 
@@ -151,7 +130,6 @@ def celery_worker_thread(transactional_db, local_aws, live_server, tmp_path, mon
     finally:
         if share:
             task_prerun.disconnect(use_the_test_database)
-        _use_broker(app, *saved)
 
 
 def wait_for(predicate, timeout=60, every=0.25):

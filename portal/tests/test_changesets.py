@@ -186,3 +186,31 @@ def test_it_records_who_changed_what_with_before_and_after(workspace, bob, base)
     event = AuditEvent.objects.filter(change_set=cs, verb="component.edited").get()
     assert event.actor == bob and event.target == "api"
     assert event.before["properties"]["DesiredCount"] == 2 and event.after["properties"]["DesiredCount"] == 4
+
+
+def test_it_turns_a_specs_pipelines_into_pipeline_components(workspace, bob):
+    from portal.spec import parse_spec
+
+    spec = parse_spec(
+        {
+            "components": [
+                {"name": "web-logs", "schema": "AWS::Logs::LogGroup", "properties": {"LogGroupName": "/web"}}
+            ],
+            "pipelines": [
+                {
+                    "name": "deploy",
+                    "description": "health only",
+                    "stages": [
+                        {"name": "Health", "kind": "http_check", "parameters": {"Url": "example.com"}}
+                    ],
+                }
+            ],
+        }
+    )
+    cs = changesets.create_change_set(workspace, bob, "with pipeline")
+    changesets.apply_spec(cs, bob, spec)
+    entry = cs.entries.get(name="deploy")
+    assert entry.schema == "Portal::Pipeline"
+    assert entry.properties["Stages"] == [
+        {"Name": "Health", "Kind": "http_check", "Parameters": {"Url": "example.com"}}
+    ]

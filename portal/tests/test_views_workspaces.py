@@ -58,11 +58,16 @@ def test_it_lists_open_change_sets(seat, change_set):
     assert "open-port-3000" in text and f"/changesets/{change_set.pk}/" in text
 
 
-def test_it_keeps_a_marked_block_for_recent_deployments(seat, shop):
+def test_it_lists_recent_deployments_with_links(seat, shop):
+    from deployments.models import PipelineRun
+
     page = seat("editor").get(f"{BASE}/")
-    assert page.context["deployments"] == []
+    assert list(page.context["deployments"]) == []
+    assert "No deployments yet." in page.content.decode()
+    run = PipelineRun.objects.create(workspace=shop, pipeline="deploy", status="succeeded")
+    html = seat("editor").get(f"{BASE}/").content.decode()
     assert (
-        'id="recent-deployments"' in page.content.decode() and "No deployments yet." in page.content.decode()
+        f'href="/workspaces/{shop.slug}/deployments/runs/{run.pk}/"' in html and f"#{run.pk} deploy" in html
     )
 
 

@@ -7,6 +7,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from deployments import buildlogs
 from portal import changesets, pages
 from portal.errors import PortalError
 from portal.forms import ChangeSetCreateForm, ChangeSetFilterForm, DecisionForm, DescriptionForm
@@ -63,6 +64,7 @@ def changeset_detail(request, slug, change_set_id):
         initial={"name": cs.name, "problem": cs.problem, "solution": cs.solution}
     )
     context["decision_form"] = DecisionForm()
+    context["build_logs"] = buildlogs.for_change_set(cs)[:20]
     return render(request, "portal/changeset.html", context)
 
 

@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
+from deployments import buildlogs
 from portal import pages
 from portal.forms import ComponentFilterForm
 
@@ -43,5 +44,6 @@ def component_detail(request, slug, name):
         "cs": change_set,
         "c": page,
         "role": pages.role_of(request.user, workspace),
+        "build_logs": buildlogs.for_component_name(workspace.pk, name)[:20],
     }
     return render(request, "portal/component.html", context)

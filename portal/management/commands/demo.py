@@ -91,7 +91,10 @@ class Command(BaseCommand):
                 f.unlink(missing_ok=True)
 
     def start_local_aws(self, port):
-        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")  # AWS managed policies exist on AWS
+        # Simulator settings, not product behaviour: AWS managed policies exist on AWS, and
+        # ECS services there run their tasks (moto's services report what this says).
+        os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+        os.environ.setdefault("MOTO_ECS_SERVICE_RUNNING", "2")
         from workers.localaws import LocalAws
 
         try:

@@ -1,0 +1,309 @@
+"""Deployment and build log pages. Each view looks its objects up through the user's
+membership (anyone outside the workspace gets a 404) and calls one domain function."""
+
+import json
+from datetime import date
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as Forbidden
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from portal.access import membership, workspace_for, workspaces_for
+from portal.errors import NotFound, PermissionDenied, PortalError
+from portal.models import ChangeSet, ChangeSetStatus, Role
+
+from . import asl, buildlogs, markdown, pipelines, runs
+from .models import BuildLogStatus, PipelineRun, StageRun
+
+LOG_LINES_SHOWN = 500
+
+
+def _fetch(lookup, *args):
+    try:
+        return lookup(*args)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    except PermissionDenied as exc:
+        raise Forbidden(exc.message) from None
+
+
+def _workspace(request, slug, role=Role.VIEWER):
+    return _fetch(workspace_for, request.user, slug, role)
+
+
+def _role(user, workspace):
+    member = membership(user, workspace)
+    return {
+        "name": member.role if member else None,
+        "is_editor": bool(member and member.has_role(Role.EDITOR)),
+        "is_approver": bool(member and member.has_role(Role.APPROVER)),
+    }
+
+
+def _run(workspace, run_id):
+    run = (
+        PipelineRun.objects.select_related("workspace", "requested_by")
+        .filter(workspace=workspace, pk=run_id)
+        .first()
+    )
+    if run is None:
+        raise Http404(f"No deployment #{run_id} in {workspace.slug}.")
+    return run
+
+
+def _pipeline(workspace, name):
+    return _fetch(pipelines.get_pipeline, workspace, name)
+
+
+def _act(request, back, action, *args, success=""):
+    """Run a domain function for a POST; its refusal becomes a message. Returns (result, response)."""
+    try:
+        result = action(*args)
+    except PortalError as exc:
+        messages.error(request, exc.message)
+        return None, redirect(back)
+    if success:
+        messages.success(request, success.format(result=result))
+    return result, None
+
+
+# --- Deployments ---------------------------------------------------------------------------------
+
+
+@login_required
+def deployments_home(request, slug):
+    workspace = _workspace(request, slug)
+    found = [(p, pipelines.problems(p)) for p in pipelines.pipelines(workspace)]
+    recent = PipelineRun.objects.filter(workspace=workspace).select_related("requested_by")[:30]
+    context = {
+        "workspace": workspace,
+        "role": _role(request.user, workspace),
+        "pipelines": found,
+        "runs": recent,
+    }
+    return render(request, "deployments/index.html", context)
+
+
+@login_required
+def pipeline_detail(request, slug, name):
+    workspace = _workspace(request, slug)
+    pipeline = _pipeline(workspace, name)
+    stages = [
+        {"stage": s, "parameters": json.dumps(runs.masked_parameters(s.source.get("Parameters")), indent=2)}
+        for s in pipeline.stages
+    ]
+    context = {
+        "workspace": workspace,
+        "role": _role(request.user, workspace),
+        "pipeline": pipeline,
+        "stages": stages,
+        "problems": pipelines.problems(pipeline),
+        "runs": PipelineRun.objects.filter(workspace=workspace, pipeline_id=pipeline.component_id)[:20],
+    }
+    return render(request, "deployments/pipeline.html", context)
+
+
+@require_POST
+@login_required
+def pipeline_run(request, slug, name):
+    workspace = _workspace(request, slug, Role.EDITOR)
+    back = reverse("deployments:pipeline", args=[slug, name])
+    run, refused = _act(request, back, runs.request_run, workspace, name, request.user)
+    return refused or redirect("deployments:run", slug, run.pk)
+
+
+@login_required
+def pipeline_export(request, slug, name):
+    workspace = _workspace(request, slug)
+    pipeline = _pipeline(workspace, name)
+    definition = asl.export(pipeline, asl.families_for(workspace))
+    response = HttpResponse(json.dumps(definition, indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{name}.asl.json"'
+    return response
+
+
+def _live_context(request, workspace, run):
+    lines = list(run.log_lines.order_by("-id")[:LOG_LINES_SHOWN])[::-1]
+    return {
+        "workspace": workspace,
+        "role": _role(request.user, workspace),
+        "run": run,
+        "stages": list(run.stages.select_related("decided_by")),
+        "lines": lines,
+        "hidden_lines": max(0, run.log_lines.count() - len(lines)) if len(lines) == LOG_LINES_SHOWN else 0,
+        "build_logs": buildlogs.for_pipeline_run(run) if run.is_finished else [],
+    }
+
+
+@login_required
+def run_detail(request, slug, run_id):
+    workspace = _workspace(request, slug)
+    run = _run(workspace, run_id)
+    return render(request, "deployments/run.html", _live_context(request, workspace, run))
+
+
+@login_required
+def run_live(request, slug, run_id):
+    """The live partial of a run, polled by htmx every 2 s until the run is finished."""
+    workspace = _workspace(request, slug)
+    run = _run(workspace, run_id)
+    return render(request, "deployments/_run_live.html", _live_context(request, workspace, run))
+
+
+def _decide(request, slug, run_id, stage_id, approve):
+    workspace = _workspace(request, slug, Role.APPROVER)
+    run = _run(workspace, run_id)
+    stage = StageRun.objects.filter(run=run, pk=stage_id).first()
+    if stage is None:
+        raise Http404("No such stage.")
+    back = reverse("deployments:run", args=[slug, run.pk])
+    comment = request.POST.get("comment", "")
+    verb = "approved" if approve else "rejected"
+    _, refused = _act(
+        request,
+        back,
+        runs.decide_gate,
+        stage,
+        request.user,
+        approve,
+        comment,
+        success=f"{stage.name} {verb}.",
+    )
+    return refused or redirect(back)
+
+
+@require_POST
+@login_required
+def stage_approve(request, slug, run_id, stage_id):
+    return _decide(request, slug, run_id, stage_id, True)
+
+
+@require_POST
+@login_required
+def stage_reject(request, slug, run_id, stage_id):
+    return _decide(request, slug, run_id, stage_id, False)
+
+
+# --- Build logs ----------------------------------------------------------------------------------
+
+
+def _date_param(value):
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def _filters(request):
+    get = request.GET
+    return {
+        "status": get.get("status", "").strip(),
+        "component": get.get("component", "").strip(),
+        "author": get.get("author", "").strip(),
+        "q": get.get("q", "").strip(),
+        "date_from": _date_param(get.get("from", "").strip()),
+        "date_to": _date_param(get.get("to", "").strip()),
+    }
+
+
+def _page(request, queryset):
+    return Paginator(queryset, 30).get_page(request.GET.get("page"))
+
+
+@login_required
+def buildlog_history(request):
+    """Build logs across the user's workspaces."""
+    filters = _filters(request)
+    workspace = request.GET.get("workspace", "").strip()
+    logs = buildlogs.search(buildlogs.visible_to(request.user), workspace=workspace, **filters)
+    context = {
+        "logs": _page(request, logs),
+        "filters": filters,
+        "workspace_filter": workspace,
+        "workspaces": workspaces_for(request.user),
+        "statuses": BuildLogStatus.choices,
+    }
+    return render(request, "deployments/buildlogs.html", context)
+
+
+@login_required
+def buildlog_list(request, slug):
+    workspace = _workspace(request, slug)
+    filters = _filters(request)
+    logs = buildlogs.search(buildlogs.visible_to(request.user).filter(workspace=workspace), **filters)
+    role = _role(request.user, workspace)
+    change_sets = []
+    if role["is_editor"]:
+        change_sets = (
+            ChangeSet.objects.filter(workspace=workspace)
+            .exclude(status__in=[ChangeSetStatus.ABANDONED])
+            .select_related("author")
+            .order_by("-merged_version", "-id")[:100]
+        )
+    context = {
+        "workspace": workspace,
+        "role": role,
+        "logs": _page(request, logs),
+        "filters": filters,
+        "statuses": BuildLogStatus.choices,
+        "change_sets": change_sets,
+    }
+    return render(request, "deployments/buildlogs.html", context)
+
+
+@require_POST
+@login_required
+def buildlog_create(request, slug):
+    workspace = _workspace(request, slug, Role.EDITOR)
+    back = reverse("deployments:buildlogs-workspace", args=[slug])
+    try:
+        ids = [int(x) for x in request.POST.getlist("change_sets")]
+    except ValueError:
+        ids = []
+    title = request.POST.get("title", "")
+    log, refused = _act(request, back, buildlogs.create_group, workspace, ids, request.user, title)
+    return refused or redirect("deployments:buildlog", slug, log.pk)
+
+
+def _build_log(request, slug, log_id):
+    workspace = _workspace(request, slug)
+    return workspace, _fetch(buildlogs.build_log_for, request.user, log_id, slug)
+
+
+@login_required
+def buildlog_detail(request, slug, log_id):
+    workspace, log = _build_log(request, slug, log_id)
+    context = {
+        "workspace": workspace,
+        "role": _role(request.user, workspace),
+        "log": log,
+        "data": log.data or {},
+        "ops": [(op, op.capitalize()) for op in buildlogs.OPS],
+    }
+    return render(request, "deployments/buildlog.html", context)
+
+
+@login_required
+def buildlog_markdown(request, slug, log_id):
+    _, log = _build_log(request, slug, log_id)
+    response = HttpResponse(markdown.render(log), content_type="text/markdown; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{markdown.filename(log)}"'
+    return response
+
+
+@require_POST
+@login_required
+def buildlog_notes(request, slug, log_id):
+    _workspace(request, slug, Role.EDITOR)
+    _, log = _build_log(request, slug, log_id)
+    back = reverse("deployments:buildlog", args=[slug, log.pk])
+    fields = {k: request.POST.get(k) for k in buildlogs.NOTE_FIELDS if k in request.POST}
+    _, refused = _act(
+        request, back, lambda: buildlogs.update_notes(log, request.user, **fields), success="Saved."
+    )
+    return refused or redirect(back)
