@@ -1,4 +1,8 @@
 import pytest
+from moto import mock_aws
+
+from workers.aws import AwsTarget, Clients
+from workers.providers import common
 
 
 @pytest.fixture
@@ -31,3 +35,11 @@ def applier(eager_celery, aws, django_capture_on_commit_callbacks):
         return result
 
     return run
+
+
+@pytest.fixture
+def mocked_clients(monkeypatch):
+    """Provider clients against in-process moto, with waits that do not wait."""
+    monkeypatch.setattr(common, "POLL_SECONDS", 0.01)
+    with mock_aws():
+        yield Clients(AwsTarget(region="us-east-1"))

@@ -4,33 +4,18 @@ import copy
 import json
 
 import pytest
-from moto import mock_aws
 
-from workers.aws import AwsTarget, Clients
 from workers.providers import common, ecr, rds, stepfunctions  # noqa: F401  (importing registers them)
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
+from workers.tests.recording import record
 
 TOKEN = "cmp-0002"
 ROLE = "arn:aws:iam::123456789012:role/sandbox-step-functions"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.01)
-    with mock_aws():
-        yield Clients(AwsTarget(region="us-east-1"))
-
-
-def record(client, operation):
-    calls = []
-
-    def hook(params, **kwargs):
-        calls.append(copy.deepcopy(params))
-
-    client.meta.events.register(
-        f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.{operation}", hook
-    )
-    return calls
+def aws(mocked_clients):
+    return mocked_clients
 
 
 # --- Step Functions ---------------------------------------------------------------------------

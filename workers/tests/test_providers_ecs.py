@@ -9,34 +9,17 @@ import copy
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 import workers.providers.ecs  # noqa: F401  (importing registers the providers)
-from workers.aws import AwsTarget, Clients
-from workers.providers import common
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
+from workers.tests.recording import record
 
 TOKEN = "cmp-0001"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.01)
-    with mock_aws():
-        yield Clients(AwsTarget(region="us-east-1"))
-
-
-def record(client, operation):
-    """The parameters of every `operation` call made through `client`, as the caller passed them."""
-    calls = []
-
-    def hook(params, **kwargs):
-        calls.append(copy.deepcopy(params))
-
-    client.meta.events.register(
-        f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.{operation}", hook
-    )
-    return calls
+def aws(mocked_clients):
+    return mocked_clients
 
 
 def record_order(client):

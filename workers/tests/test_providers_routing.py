@@ -1,7 +1,6 @@
 """Routing (internet gateway, attachment, route table, route, association) and DB subnet group
 providers against moto (in process): round trips and crash-safe creates."""
 
-import copy
 import json
 
 import pytest
@@ -11,6 +10,7 @@ from moto.rds.models import RDSBackend
 from workers.aws import AwsTarget, Clients
 from workers.providers import common, ec2_routing, rds_subnets  # noqa: F401  (importing registers them)
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
+from workers.tests.recording import record
 
 REGION = "us-east-1"
 TOKEN = "cmp-0042"
@@ -39,18 +39,6 @@ def network(ec2):
         for i, z in ((1, "a"), (2, "b"), (3, "c"))
     ]
     return {"vpc": vpc, "subnets": subnets}
-
-
-def record(client, operation):
-    calls = []
-
-    def hook(params, **kwargs):
-        calls.append(copy.deepcopy(params))
-
-    client.meta.events.register(
-        f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.{operation}", hook
-    )
-    return calls
 
 
 def assert_json(value):
