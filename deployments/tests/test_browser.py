@@ -49,7 +49,9 @@ def worker(local_aws):
     from workers.tests.processes import WorkerProcess
 
     app.control.purge()
-    w = WorkerProcess(local_aws.endpoint, concurrency=4, extra_env={"PORTAL_AWS_POLL_SECONDS": "0.1"}).wait_ready()
+    w = WorkerProcess(
+        local_aws.endpoint, concurrency=4, extra_env={"PORTAL_AWS_POLL_SECONDS": "0.1"}
+    ).wait_ready()
     yield w
     w.stop()
 
