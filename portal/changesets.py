@@ -509,6 +509,8 @@ def rebase(change_set, user=None):
     with transaction.atomic():
         cs = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
         ws = cs.workspace
+        if user is not None:
+            require_role(user, ws, Role.EDITOR)
         if cs.base_version == ws.head_version:
             return open_conflicts(cs)
         entries = list(cs.entries.all())

@@ -214,3 +214,16 @@ def test_it_turns_a_specs_pipelines_into_pipeline_components(workspace, bob):
     assert entry.properties["Stages"] == [
         {"Name": "Health", "Kind": "http_check", "Parameters": {"Url": "example.com"}}
     ]
+
+
+def test_it_lets_only_editors_rebase(workspace, bob, users, base):
+    cs = changesets.create_change_set(workspace, bob, "mine")
+    changesets.set_property(cs, bob, "api", "/DesiredCount", 4)
+    other = changesets.create_change_set(workspace, bob, "theirs")
+    changesets.set_property(other, bob, "api", "/LaunchType", "EC2")
+    changesets.merge(other, bob)
+    Membership.objects.create(workspace=workspace, user=users["outsider"], role=Role.VIEWER)
+    with pytest.raises(PermissionDenied):
+        changesets.rebase(cs, users["outsider"])
+    cs.refresh_from_db()
+    assert cs.base_version == 1
