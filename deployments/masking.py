@@ -2,7 +2,6 @@
 values a document holds, so that free text (AWS errors, log lines) can be masked too."""
 
 from portal import jsondiff
-from portal.graph import is_source
 from portal.secrets import MASK, mask, mask_text
 
 
@@ -27,21 +26,9 @@ def secret_values(document, write_only=()):
 
 
 def mask_document(document, write_only=()):
-    """`mask`, except that a subscription stays visible even at a write-only path: it
-    names a component and a path, never a secret value (a Cloud Map namespace's `Vpc` is
-    write-only in its schema, and subscribes to the VPC)."""
-    masked = mask(document, write_only)
-
-    def restore(raw, out):
-        if is_source(raw):
-            return raw
-        if isinstance(raw, dict) and isinstance(out, dict):
-            return {k: restore(v, out.get(k)) for k, v in raw.items()}
-        if isinstance(raw, list) and isinstance(out, list) and len(raw) == len(out):
-            return [restore(a, b) for a, b in zip(raw, out, strict=True)]
-        return out
-
-    return restore(document, masked)
+    """`mask`: a subscription stays visible even at a write-only path (a Cloud Map
+    namespace's `Vpc` is write-only in its schema, and subscribes to the VPC)."""
+    return mask(document, write_only)
 
 
 def masked_change(change, old_doc, new_doc, write_only=()):

@@ -35,11 +35,11 @@ def mask(value, write_only=(), _path=""):
 
     `write_only` holds JSON pointers (with `*` for any list index) relative to `value`.
     """
+    if isinstance(value, dict) and "$source" in value and len(value) == 1:
+        return value  # a subscription names a component and a path, never a secret value
     if any(_pointer_matches(p, _path) for p in write_only if _path):
         return MASK
     if isinstance(value, dict):
-        if "$source" in value and len(value) == 1:
-            return value
         name = value.get("Name", value.get("name"))
         out = {}
         for key, item in value.items():
