@@ -72,9 +72,9 @@ class LocalAws:
 
         return app
 
-    def start(self):
+    def start(self, port=0):
         self._server = make_server(
-            "127.0.0.1", 0, self._app(), threaded=True, request_handler=MotoRequestHandler
+            "127.0.0.1", port, self._app(), threaded=True, request_handler=_QuietHandler
         )
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
