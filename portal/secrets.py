@@ -79,6 +79,8 @@ def mask_at(value, path, write_only=(), doc=None):
     relative to `path` here, and an ECS-style {"Name": "DB_PASSWORD", "Value": ...} pair
     is recognised from its sibling in `doc`.
     """
+    if isinstance(value, dict) and "$source" in value and len(value) == 1:
+        return value  # a subscription names a component and a path, never a secret value
     parts = pointers.split(path) if path else []
     keys = [p for p in parts if not p.isdigit()]
     if keys and keys[-1] == parts[-1] and is_secret_name(keys[-1]) and not isinstance(value, dict | list):

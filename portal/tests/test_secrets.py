@@ -62,3 +62,11 @@ def test_it_masks_secrets_in_diffs_and_plans_when_only_the_secret_changed(worksp
     for secret in ("old-hunter2", "new-hunter2", "old-s3cret", "new-s3cret"):
         assert secret not in text
     assert "3000" in text or "MasterUserPassword" in text
+
+
+def test_it_shows_a_subscription_even_at_a_write_only_path():
+    from portal.secrets import mask_at
+
+    sub = {"$source": {"component": "vpc", "path": "/resource_value/VpcId"}}
+    assert mask_at(sub, "/Vpc", write_only=["/Vpc"]) == sub
+    assert mask_at("vpc-123", "/Vpc", write_only=["/Vpc"]) == MASK

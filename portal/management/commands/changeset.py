@@ -130,8 +130,8 @@ class Command(PortalCommand):
         for d in r["diff"]:
             lines.append(f"{d['op']:9} {d['name']} ({d['schema']})")
             for c in d["changes"]:
-                old = json.dumps(c["old"]) if c["op"] != "added" else ""
-                new = json.dumps(c["new"]) if c["op"] != "deleted" else ""
+                old = json.dumps(c["old"], ensure_ascii=False) if c["op"] != "added" else ""
+                new = json.dumps(c["new"], ensure_ascii=False) if c["op"] != "deleted" else ""
                 lines.append(f"    {c['op']:8} {c['path'] or '/'}  {old}{' -> ' if old and new else ''}{new}")
         lines.append("plan:")
         for a in r["plan"]["actions"]:
