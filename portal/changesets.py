@@ -189,7 +189,9 @@ def _save_entry(cs, entry, user, verb, before):
     return entry
 
 
-def upsert_component(change_set, user, name, schema=None, properties=None, replace=None, validate=True):
+def upsert_component(
+    change_set, user, name, schema=None, properties=None, replace=None, validate=True, create_only=False
+):
     """Add a component, or replace its properties whole. `replace` marks it for replacement.
 
     validate=False leaves the checks to the caller (apply_spec validates the whole
@@ -201,6 +203,10 @@ def upsert_component(change_set, user, name, schema=None, properties=None, repla
         cs = _lock(change_set, user)
         entry, fresh = _entry_for(cs, name)
         before = None
+        if create_only and entry is not None and entry.op != EntryOp.DELETE:
+            raise ValidationError(
+                f"A component named {name!r} already exists; choose another name or edit it."
+            )
         if entry is None:
             if not schema:
                 raise ValidationError(f"{name}: a new component needs a schema (its CloudFormation type).")

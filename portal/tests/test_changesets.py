@@ -227,3 +227,10 @@ def test_it_lets_only_editors_rebase(workspace, bob, users, base):
         changesets.rebase(cs, users["outsider"])
     cs.refresh_from_db()
     assert cs.base_version == 1
+
+
+def test_it_refuses_to_add_a_component_whose_name_is_taken_when_asked_to_create(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "new")
+    with pytest.raises(ValidationError, match="'api' already exists"):
+        changesets.upsert_component(cs, bob, "api", SVC, {"ServiceName": "x"}, create_only=True)
+    assert not cs.entries.exists()

@@ -26,13 +26,15 @@ def _type_schema(name):
         return None
 
 
-def _save(request, cs, form, name, schema):
+def _save(request, cs, form, name, schema, create_only=False):
     """Validate the form, then one engine call; returns (redirect or None, HTTP status)."""
     properties = form.properties() if form.is_valid() else None
     if properties is None:
         return None, 400
     try:
-        changesets.upsert_component(cs, request.user, name, schema, properties, form.replace_value())
+        changesets.upsert_component(
+            cs, request.user, name, schema, properties, form.replace_value(), create_only=create_only
+        )
     except ValidationError as exc:
         form.add_engine_errors(exc)
         return None, 400
@@ -90,7 +92,7 @@ def component_new(request, slug, change_set_id):
             form.is_valid()
             form.add_error("name", f"A component named {name} already exists; edit it instead.")
             return _page(request, cs, form, schema, 400)
-        response, status = _save(request, cs, form, name, schema)
+        response, status = _save(request, cs, form, name, schema, create_only=True)
         return response or _page(request, cs, form, schema, status)
     form.fields["name"].initial = request.GET.get("name", "")
     return _page(request, cs, form, schema)
