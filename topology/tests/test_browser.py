@@ -43,6 +43,9 @@ def page(live_server, workspace, monkeypatch):
         page.wait_for_url(f"{live_server.url}/")
         yield page
         browser.close()
+    from django.db import connections
+
+    connections.close_all()  # connections opened under Playwright's loop would outlive the test
 
 
 def node_link(page, name):
