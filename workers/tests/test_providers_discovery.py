@@ -6,10 +6,8 @@ import json
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from workers.aws import AwsTarget, Clients, botocore_config
-from workers.providers import common
+from workers.aws import botocore_config
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
 from workers.providers.cloudformation import StackProvider
 from workers.providers.iam import RoleProvider
@@ -19,15 +17,9 @@ from workers.providers.servicediscovery import PrivateDnsNamespaceProvider, Serv
 REGION = "us-east-1"
 
 
-@pytest.fixture(autouse=True)
-def fast_polling(monkeypatch):
-    monkeypatch.setattr(common, "POLL_SECONDS", 0)
-
-
 @pytest.fixture
-def clients():
-    with mock_aws():
-        yield Clients(AwsTarget(region=REGION))
+def clients(mocked_clients):
+    return mocked_clients
 
 
 @pytest.fixture

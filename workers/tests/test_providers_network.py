@@ -5,10 +5,7 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from workers.aws import AwsTarget, Clients
-from workers.providers import common
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
 from workers.providers.ec2 import SecurityGroupProvider, SubnetProvider, VpcProvider
 from workers.providers.elbv2 import (
@@ -21,15 +18,9 @@ from workers.providers.elbv2 import (
 REGION = "us-east-1"
 
 
-@pytest.fixture(autouse=True)
-def fast_polling(monkeypatch):
-    monkeypatch.setattr(common, "POLL_SECONDS", 0)
-
-
 @pytest.fixture
-def clients():
-    with mock_aws():
-        yield Clients(AwsTarget(region=REGION))
+def clients(mocked_clients):
+    return mocked_clients
 
 
 @pytest.fixture
