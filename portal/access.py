@@ -4,6 +4,8 @@ Every view, command and task that acts for a user goes through these helpers, so
 object of a workspace the user is not a member of is simply not found.
 """
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 
 from .errors import NotFound, PermissionDenied
@@ -21,6 +23,24 @@ def membership(user, workspace):
     if not user or not user.is_authenticated:
         return None
     return Membership.objects.filter(user=user, workspace=workspace).first()
+
+
+@dataclass(frozen=True)
+class Seat:
+    """What the user may do in a workspace, as the pages ask it."""
+
+    name: str | None  # the member's role, None for anyone else
+    is_editor: bool
+    is_approver: bool
+
+
+def role_of(user, workspace):
+    member = membership(user, workspace)
+    return Seat(
+        name=member.role if member else None,
+        is_editor=bool(member and member.has_role(Role.EDITOR)),
+        is_approver=bool(member and member.has_role(Role.APPROVER)),
+    )
 
 
 def require_role(user, workspace, role):

@@ -30,7 +30,7 @@ class PortalCommand(BaseCommand):
             result = method(**options)
         except PortalError as exc:
             detail = "".join(f"\n  {e.get('path', '')}: {e['message']}" for e in exc.errors[1:6])
-            raise CommandError(exc.message + detail, returncode=exit_code(exc)) from None
+            raise CommandError(exc.message + detail, returncode=exc.exit_code) from None
         exit_status = 0
         if isinstance(result, tuple):
             result, exit_status = result
@@ -41,18 +41,6 @@ class PortalCommand(BaseCommand):
             self.stdout.write(text(result) if text else json.dumps(result, indent=2, default=str))
         if exit_status:
             sys.exit(exit_status)
-
-
-def exit_code(exc):
-    from .errors import ConflictError, NotFound, PermissionDenied
-
-    if isinstance(exc, NotFound):
-        return 3
-    if isinstance(exc, PermissionDenied):
-        return 4
-    if isinstance(exc, ConflictError):
-        return 5
-    return 2
 
 
 def arg(*names, **kwargs):

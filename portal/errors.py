@@ -1,8 +1,14 @@
-"""Errors the domain raises with a message meant for the user who caused them."""
+"""Errors the domain raises with a message meant for the user who caused them.
+
+Each class carries the answer it gets: `status` for a page (see portal.middleware and
+portal.views.common.perform) and `exit_code` for a management command (portal.cli)."""
 
 
 class PortalError(Exception):
     """A user-facing error: the message says what was wrong and nothing was saved."""
+
+    status = 400
+    exit_code = 2
 
     def __init__(self, message, *, errors=None):
         super().__init__(message)
@@ -15,11 +21,13 @@ class PortalError(Exception):
 
 
 class NotFound(PortalError):
-    pass
+    status = 404
+    exit_code = 3
 
 
 class PermissionDenied(PortalError):
-    pass
+    status = 403
+    exit_code = 4
 
 
 class ValidationError(PortalError):
@@ -28,3 +36,6 @@ class ValidationError(PortalError):
 
 class ConflictError(PortalError):
     """The object is in a state that does not allow this (e.g. editing an applied change set)."""
+
+    status = 409
+    exit_code = 5

@@ -12,7 +12,6 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 
 from portal.access import change_set_for, workspace_for
-from portal.errors import NotFound
 from portal.models import Component
 
 from . import dot, render
@@ -62,10 +61,7 @@ class Params:
 
 def _lookup(request, slug):
     """(workspace, Params) for this request; 404 for anything the user may not see."""
-    try:
-        workspace = workspace_for(request.user, slug)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
+    workspace = workspace_for(request.user, slug)
     params = Params()
     view = request.GET.get("view") or INFRASTRUCTURE
     if view not in VIEWS:
@@ -75,10 +71,7 @@ def _lookup(request, slug):
     if change_set_id:
         if not change_set_id.isdigit():
             raise Http404("No such change set.")
-        try:
-            change_set = change_set_for(request.user, int(change_set_id))
-        except NotFound as exc:
-            raise Http404(exc.message) from None
+        change_set = change_set_for(request.user, int(change_set_id))
         if change_set.workspace_id != workspace.id:
             raise Http404(f"No change set {change_set_id} in {workspace.slug}.")
         params.change_set = change_set

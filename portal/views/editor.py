@@ -16,7 +16,7 @@ from portal.models import EntryOp, Role
 from portal.schemas import get_schema, search_types
 
 from .changesets import detail_url
-from .common import get_change_set, get_workspace, perform, status_of
+from .common import get_change_set, get_workspace, perform
 
 
 def _type_schema(name):
@@ -40,7 +40,7 @@ def _save(request, cs, form, name, schema, create_only=False):
         return None, 400
     except PortalError as exc:
         form.add_error(None, exc.message)
-        return None, status_of(exc)
+        return None, exc.status
     messages.success(request, f"{name} saved in change set #{cs.pk}.")
     if "continue" in request.POST:
         return redirect(reverse("component-edit", args=[cs.workspace.slug, cs.pk, name])), 302
