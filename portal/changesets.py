@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, graph, jsondiff, pointers
+from . import audit, graph, jsondiff, pointers, registry
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
@@ -25,6 +25,7 @@ from .models import (
     Subscription,
     Workspace,
 )
+from .spec import ComponentSpec
 
 
 def write_only_for(schema):
@@ -343,16 +344,12 @@ def revert_component(change_set, user, name):
 
 
 def spec_components(spec):
-    """The spec's components, with its `pipelines:` sugar turned into Portal::Pipeline components."""
+    """The spec's components, with its sugar (`pipelines:`) turned into the portal types it stands for."""
     items = list(spec.components)
-    if spec.pipelines:
-        from deployments.pipelines import component_from_spec
-
-        from .spec import ComponentSpec
-
-        names = {i.name for i in items}
-        for entry in spec.pipelines:
-            c = component_from_spec(entry)
+    names = {i.name for i in items}
+    for key, to_component in registry.spec_sugar.items():
+        for entry in getattr(spec, key):
+            c = to_component(entry)
             if c["name"] in names:
                 raise ValidationError(f"{c['name']} is listed both as a component and as a pipeline.")
             names.add(c["name"])

@@ -9,7 +9,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from . import graph, jsondiff
+from . import graph, jsondiff, registry
 from .models import Component, EntryOp
 
 PORTAL_TYPE_PREFIX = "Portal::"
@@ -95,11 +95,7 @@ def _replacement_paths(schema, old, new):
 
 
 def _has_provider(schema):
-    if schema.startswith(PORTAL_TYPE_PREFIX):
-        return True
-    from workers.providers.base import has_provider
-
-    return has_provider(schema)
+    return schema.startswith(PORTAL_TYPE_PREFIX) or registry.can_apply(schema)
 
 
 def _downtime(schema, name):

@@ -1,0 +1,19 @@
+"""What the apps above the domain plug into it, each from its AppConfig.ready(), so that
+the domain never imports them: the component types they can apply, and the spec's sugar
+for portal types (a spec's `pipelines:` entries written as Portal::Pipeline components)."""
+
+_type_checks = []
+spec_sugar = {}  # Spec attribute -> function of one entry -> {"name", "schema", "properties"}
+
+
+def register_types(has_type):
+    """`has_type(type_name)` says whether an app can apply components of that type."""
+    _type_checks.append(has_type)
+
+
+def register_spec_sugar(key, to_component):
+    spec_sugar[key] = to_component
+
+
+def can_apply(type_name):
+    return any(has_type(type_name) for has_type in _type_checks)
