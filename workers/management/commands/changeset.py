@@ -5,6 +5,8 @@ from portal.errors import NotFound
 from portal.models import ChangeSet
 from portal.plan import plan_actions
 from portal.spec import load_spec
+from workers.apply import request_apply
+from workers.runs import describe_run, run_text, wait_for_run
 
 
 def _change_set(change_set_id):
@@ -176,9 +178,6 @@ class Command(PortalCommand):
     text_reject = text_approve
 
     def do_apply(self, id, user, wait, timeout, **_):
-        from workers.apply import request_apply
-        from workers.runs import describe_run, wait_for_run
-
         run = request_apply(_change_set(id), get_user(user))
         if not wait:
             return describe_run(run)
@@ -187,6 +186,4 @@ class Command(PortalCommand):
         return result, 0 if run.status == "succeeded" else 1
 
     def text_apply(self, r):
-        from workers.runs import run_text
-
         return run_text(r)

@@ -2,6 +2,7 @@ from portal import workspaces
 from portal.access import get_user
 from portal.cli import PortalCommand, arg, args
 from portal.spec import load_spec
+from workers import refresh, tasks
 
 
 class Command(PortalCommand):
@@ -87,12 +88,8 @@ class Command(PortalCommand):
     def do_refresh(self, slug, wait, **_):
         ws = workspaces.get_workspace(slug)
         if wait:
-            from workers.refresh import refresh_workspace
-
-            return {"workspace": slug, **refresh_workspace(ws.pk)}
-        from workers.tasks import refresh_workspace
-
-        refresh_workspace.delay(ws.pk)
+            return {"workspace": slug, **refresh.refresh_workspace(ws.pk)}
+        tasks.refresh_workspace.delay(ws.pk)
         return {"workspace": slug, "queued": True}
 
     def text_refresh(self, r):

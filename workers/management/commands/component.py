@@ -1,7 +1,9 @@
 from portal.access import change_set_for, get_user
 from portal.cli import PortalCommand, arg, args
+from portal.errors import NotFound
 from portal.models import Role
 from portal.workspaces import get_workspace
+from workers.importer import import_resource
 
 
 class Command(PortalCommand):
@@ -21,14 +23,10 @@ class Command(PortalCommand):
     }
 
     def do_import(self, workspace, change_set, type_name, physical_id, name, user, **_):
-        from workers.importer import import_resource
-
         ws = get_workspace(workspace)
         actor = get_user(user)
         cs = change_set_for(actor, change_set, Role.EDITOR)
         if cs.workspace_id != ws.pk:
-            from portal.errors import NotFound
-
             raise NotFound(f"No change set {change_set} in workspace {workspace}.")
         entry = import_resource(cs, actor, type_name, physical_id, name)
         return {

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.demo import DEMO_USERS, load_demo
+from deployments.demo import DEMO_USERS, load_demo
 
 
 class Command(BaseCommand):

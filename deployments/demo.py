@@ -9,9 +9,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from . import approvals, changesets, workspaces
-from .models import Role, Workspace
-from .spec import load_spec
+from portal import approvals, changesets, workspaces
+from portal.models import Role, Workspace
+from portal.spec import load_spec
+from workers.apply import request_apply
+from workers.models import ApplyRun
 
 EXAMPLE = Path(settings.BASE_DIR) / "examples" / "tonys-chips"
 DEMO_USERS = [
@@ -57,9 +59,6 @@ def load_demo(apply=True, log=print, timeout=600):
         approvals.request_approval(bootstrap, users["bob"])
         approvals.approve(bootstrap, users["alice"], "Matches the sandbox as it runs today.")
     if apply:
-        from workers.apply import request_apply
-        from workers.models import ApplyRun
-
         run = request_apply(bootstrap, users["alice"])
         log(f"Applying the demo workspace to AWS (apply #{run.pk}, {run.actions.count()} actions)…")
         deadline = time.monotonic() + timeout
