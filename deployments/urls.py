@@ -27,4 +27,12 @@ urlpatterns = [
     path(LOGS + "<int:log_id>.md", views.buildlog_markdown, name="buildlog-md"),
     path(LOGS + "<int:log_id>/notes/", views.buildlog_notes, name="buildlog-notes"),
     path("buildlogs/", views.buildlog_history, name="buildlogs"),
+    # Panels of the portal's pages
+    path(DEPLOY + "recent/", views.recent_deployments, name="recent"),
+    path(
+        WS + "changesets/<int:change_set_id>/buildlogs/",
+        views.changeset_buildlogs,
+        name="changeset-buildlogs",
+    ),
+    path(WS + "components/<str:name>/buildlogs/", views.component_buildlogs, name="component-buildlogs"),
 ]

@@ -4,18 +4,16 @@ membership (anyone outside the workspace gets a 404) and calls one domain functi
 import json
 from datetime import date
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as Forbidden
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from portal.access import membership, workspace_for, workspaces_for
-from portal.errors import NotFound, PermissionDenied, PortalError
+from portal.access import role_of, workspace_for, workspaces_for
 from portal.models import ChangeSet, ChangeSetStatus, Role
+from portal.views.common import get_change_set, perform
 
 from . import asl, buildlogs, markdown, pipelines, runs
 from .models import BuildLogStatus, PipelineRun, StageRun
@@ -23,26 +21,8 @@ from .models import BuildLogStatus, PipelineRun, StageRun
 LOG_LINES_SHOWN = 500
 
 
-def _fetch(lookup, *args):
-    try:
-        return lookup(*args)
-    except NotFound as exc:
-        raise Http404(exc.message) from None
-    except PermissionDenied as exc:
-        raise Forbidden(exc.message) from None
-
-
 def _workspace(request, slug, role=Role.VIEWER):
-    return _fetch(workspace_for, request.user, slug, role)
-
-
-def _role(user, workspace):
-    member = membership(user, workspace)
-    return {
-        "name": member.role if member else None,
-        "is_editor": bool(member and member.has_role(Role.EDITOR)),
-        "is_approver": bool(member and member.has_role(Role.APPROVER)),
-    }
+    return workspace_for(request.user, slug, role)
 
 
 def _run(workspace, run_id):
@@ -57,19 +37,7 @@ def _run(workspace, run_id):
 
 
 def _pipeline(workspace, name):
-    return _fetch(pipelines.get_pipeline, workspace, name)
-
-
-def _act(request, back, action, *args, success=""):
-    """Run a domain function for a POST; its refusal becomes a message. Returns (result, response)."""
-    try:
-        result = action(*args)
-    except PortalError as exc:
-        messages.error(request, exc.message)
-        return None, redirect(back)
-    if success:
-        messages.success(request, success.format(result=result))
-    return result, None
+    return pipelines.get_pipeline(workspace, name)
 
 
 # --- Deployments ---------------------------------------------------------------------------------
@@ -82,7 +50,7 @@ def deployments_home(request, slug):
     recent = PipelineRun.objects.filter(workspace=workspace).select_related("requested_by")[:30]
     context = {
         "workspace": workspace,
-        "role": _role(request.user, workspace),
+        "role": role_of(request.user, workspace),
         "pipelines": found,
         "runs": recent,
     }
@@ -99,7 +67,7 @@ def pipeline_detail(request, slug, name):
     ]
     context = {
         "workspace": workspace,
-        "role": _role(request.user, workspace),
+        "role": role_of(request.user, workspace),
         "pipeline": pipeline,
         "stages": stages,
         "problems": pipelines.problems(pipeline),
@@ -113,8 +81,15 @@ def pipeline_detail(request, slug, name):
 def pipeline_run(request, slug, name):
     workspace = _workspace(request, slug, Role.EDITOR)
     back = reverse("deployments:pipeline", args=[slug, name])
-    run, refused = _act(request, back, runs.request_run, workspace, name, request.user)
-    return refused or redirect("deployments:run", slug, run.pk)
+    return perform(
+        request,
+        back,
+        runs.request_run,
+        workspace,
+        name,
+        request.user,
+        then=lambda run: reverse("deployments:run", args=[slug, run.pk]),
+    )
 
 
 @login_required
@@ -131,7 +106,7 @@ def _live_context(request, workspace, run):
     lines = list(run.log_lines.order_by("-id")[:LOG_LINES_SHOWN])[::-1]
     return {
         "workspace": workspace,
-        "role": _role(request.user, workspace),
+        "role": role_of(request.user, workspace),
         "run": run,
         "stages": list(run.stages.select_related("decided_by")),
         "lines": lines,
@@ -164,7 +139,7 @@ def _decide(request, slug, run_id, stage_id, approve):
     back = reverse("deployments:run", args=[slug, run.pk])
     comment = request.POST.get("comment", "")
     verb = "approved" if approve else "rejected"
-    _, refused = _act(
+    return perform(
         request,
         back,
         runs.decide_gate,
@@ -174,7 +149,6 @@ def _decide(request, slug, run_id, stage_id, approve):
         comment,
         success=f"{stage.name} {verb}.",
     )
-    return refused or redirect(back)
 
 
 @require_POST
@@ -236,9 +210,9 @@ def buildlog_list(request, slug):
     workspace = _workspace(request, slug)
     filters = _filters(request)
     logs = buildlogs.search(buildlogs.visible_to(request.user).filter(workspace=workspace), **filters)
-    role = _role(request.user, workspace)
+    role = role_of(request.user, workspace)
     change_sets = []
-    if role["is_editor"]:
+    if role.is_editor:
         change_sets = (
             ChangeSet.objects.filter(workspace=workspace)
             .exclude(status__in=[ChangeSetStatus.ABANDONED])
@@ -266,13 +240,21 @@ def buildlog_create(request, slug):
     except ValueError:
         ids = []
     title = request.POST.get("title", "")
-    log, refused = _act(request, back, buildlogs.create_group, workspace, ids, request.user, title)
-    return refused or redirect("deployments:buildlog", slug, log.pk)
+    return perform(
+        request,
+        back,
+        buildlogs.create_group,
+        workspace,
+        ids,
+        request.user,
+        title,
+        then=lambda log: reverse("deployments:buildlog", args=[slug, log.pk]),
+    )
 
 
 def _build_log(request, slug, log_id):
     workspace = _workspace(request, slug)
-    return workspace, _fetch(buildlogs.build_log_for, request.user, log_id, slug)
+    return workspace, buildlogs.build_log_for(request.user, log_id, slug)
 
 
 @login_required
@@ -280,7 +262,7 @@ def buildlog_detail(request, slug, log_id):
     workspace, log = _build_log(request, slug, log_id)
     context = {
         "workspace": workspace,
-        "role": _role(request.user, workspace),
+        "role": role_of(request.user, workspace),
         "log": log,
         "data": log.data or {},
         "ops": [(op, op.capitalize()) for op in buildlogs.OPS],
@@ -303,7 +285,28 @@ def buildlog_notes(request, slug, log_id):
     _, log = _build_log(request, slug, log_id)
     back = reverse("deployments:buildlog", args=[slug, log.pk])
     fields = {k: request.POST.get(k) for k in buildlogs.NOTE_FIELDS if k in request.POST}
-    _, refused = _act(
-        request, back, lambda: buildlogs.update_notes(log, request.user, **fields), success="Saved."
-    )
-    return refused or redirect(back)
+    return perform(request, back, buildlogs.update_notes, log, request.user, success="Saved.", **fields)
+
+
+# --- Panels of the portal's pages (loaded with htmx) ---------------------------------------------
+
+
+@login_required
+def recent_deployments(request, slug):
+    workspace = _workspace(request, slug)
+    context = {"workspace": workspace, "deployments": runs.recent_runs(workspace)}
+    return render(request, "deployments/_recent.html", context)
+
+
+@login_required
+def changeset_buildlogs(request, slug, change_set_id):
+    change_set = get_change_set(request, slug, change_set_id)
+    context = {"build_logs": buildlogs.for_change_set(change_set)[:20]}
+    return render(request, "deployments/_buildlog_links.html", context)
+
+
+@login_required
+def component_buildlogs(request, slug, name):
+    workspace = _workspace(request, slug)
+    context = {"build_logs": buildlogs.for_component_name(workspace.pk, name)[:20]}
+    return render(request, "deployments/_buildlog_links.html", context)

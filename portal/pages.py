@@ -6,15 +6,12 @@ of a properties document) or `portal.secrets.mask` (a whole document), with the
 component type's write-only paths.
 """
 
-from datetime import timedelta
 from types import SimpleNamespace
 
-from django.conf import settings
 from django.db.models import Count, Q
-from django.utils import timezone
 
 from . import approvals, changesets, graph, jsondiff, pointers
-from .access import membership
+from .access import role_of
 from .changesets import ComponentDiff, write_only_for
 from .models import (
     AuditEvent,
@@ -22,7 +19,6 @@ from .models import (
     ChangeSetStatus,
     Component,
     EntryOp,
-    Role,
     Subscription,
 )
 from .secrets import mask, mask_at
@@ -35,7 +31,6 @@ OPEN_STATUSES = [
     ChangeSetStatus.APPLYING,
     ChangeSetStatus.FAILED,
 ]
-QUEUE_STATUSES = ["queued", "running", "failed"]
 HISTORY_LIMIT = 50
 
 
@@ -73,28 +68,7 @@ def masked_conflict(conflict, schema, head_doc, mine_doc, base_doc):
     }
 
 
-# --- Roles ----------------------------------------------------------------------------------
-
-
-def role_of(user, workspace):
-    member = membership(user, workspace)
-    return SimpleNamespace(
-        name=member.role if member else None,
-        is_editor=bool(member and member.has_role(Role.EDITOR)),
-        is_approver=bool(member and member.has_role(Role.APPROVER)),
-    )
-
-
 # --- Workspace home ---------------------------------------------------------------------------
-
-
-def heartbeat_state():
-    from workers.reaper import last_heartbeat
-
-    stale_after = settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS
-    last = last_heartbeat()
-    stale = last is None or last < timezone.now() - timedelta(seconds=stale_after)
-    return {"last": last, "stale": stale, "stale_seconds": stale_after}
 
 
 def components(workspace, name="", schema="", status=""):
@@ -120,31 +94,6 @@ def component_types(workspace):
     )
 
 
-def action_queue(workspace):
-    """Queued, running and failed actions of the workspace, and runs waiting for the lock."""
-    from workers.models import Action, ApplyRun, RunStatus
-
-    actions = list(
-        Action.objects.filter(run__workspace=workspace, status__in=QUEUE_STATUSES)
-        .select_related("run__change_set")
-        .order_by("-id")[:HISTORY_LIMIT]
-    )
-    runs = list(
-        ApplyRun.objects.filter(workspace=workspace, status__in=[RunStatus.QUEUED, RunStatus.RUNNING])
-        .select_related("change_set", "requested_by")
-        .order_by("id")
-    )
-    running = sum(r.status == RunStatus.RUNNING for r in runs)
-    waiting = [r for r in runs if r.status == RunStatus.QUEUED]
-    for position, run in enumerate(waiting):
-        run.ahead = running + position  # what ApplyRun.runs_ahead() counts, without a query per run
-    return {
-        "actions": actions,
-        "runs": runs,
-        "busy": bool(runs) or any(a.status != "failed" for a in actions),
-    }
-
-
 def _open(rows):
     """Open change sets; one merged without an apply (a spec import) keeps `open` but is done."""
     return rows.filter(status__in=OPEN_STATUSES).filter(
@@ -159,13 +108,6 @@ def open_change_sets(workspace):
         .annotate(entry_count=Count("entries"))
         .order_by("-updated_at")
     )
-
-
-def recent_deployments(workspace):
-    """Deployment runs of the workspace, newest first."""
-    from deployments.runs import recent_runs
-
-    return recent_runs(workspace)
 
 
 # --- Change sets ------------------------------------------------------------------------------
@@ -252,30 +194,9 @@ def plan_rows(plan, entries, heads_by_name):
     return rows
 
 
-def latest_run(cs):
-    return cs.apply_runs.select_related("requested_by").order_by("-id").first()
-
-
-def run_progress(run):
-    """An apply run as its progress partial shows it."""
-    actions = list(run.actions.all())
-    done = sum(a.status in ("succeeded", "failed", "blocked", "cancelled") for a in actions)
-    return {
-        "run": run,
-        "actions": actions,
-        "ahead": run.runs_ahead(),
-        "done": done,
-        "total": len(actions),
-        "percent": int(100 * done / len(actions)) if actions else 100,
-        "failed": [a for a in actions if a.status == "failed"],
-    }
-
-
 def change_set_page(cs, user):
     """Everything the change-set page shows, in a number of queries that depends on the
     change set's size, not on the workspace's."""
-    from workers.apply import apply_blockers
-
     from .plan import plan_actions
 
     ws = cs.workspace
@@ -284,13 +205,13 @@ def change_set_page(cs, user):
         c.id: c
         for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries.values()])
     }
-    run = latest_run(cs)
     merged = cs.merged_version is not None
     plan = None if merged else plan_actions(cs)
-    frozen = SimpleNamespace(checksum=run.plan_checksum) if merged and run else None
+    # A merged change set's approvals are checked against the plan its apply ran.
+    run = cs.apply_runs.order_by("-id").first() if merged else None
+    frozen = SimpleNamespace(checksum=run.plan_checksum) if run else None
     approvals_list = approvals.approvals_state(cs, plan or frozen)
     role = role_of(user, ws)
-    blockers = apply_blockers(cs, plan) if not merged else []
     can_edit = role.is_editor and cs.is_editable
     return {
         "cs": cs,
@@ -303,9 +224,6 @@ def change_set_page(cs, user):
         "plan_rows": plan_rows(plan, entries, {h.name: h for h in heads.values()}) if plan else [],
         "approvals": approvals_list,
         "approval_blockers": [] if merged else approvals.approval_blockers(cs, plan),
-        "apply_blockers": blockers,
-        "run": run,
-        "progress": run_progress(run) if run else None,
         "behind": not merged and changesets.is_behind(cs),
         "conflict_count": sum(len(e.conflicts) for e in entries.values()),
         "events": list(
@@ -321,8 +239,6 @@ def change_set_page(cs, user):
         and user.pk != cs.author_id
         and cs.status in (ChangeSetStatus.NEEDS_APPROVAL, ChangeSetStatus.APPROVED),
         "is_author": user.pk == cs.author_id,
-        "can_apply": role.is_editor and not merged and not blockers and (run is None or run.is_finished),
-        "heartbeat": heartbeat_state() if run and not run.is_finished else None,
     }
 
 
@@ -386,8 +302,6 @@ def source_paths(cs, name):
 
 def component_page(workspace, name, cs=None):
     """A HEAD component (or the change set's version of it) with its history."""
-    from workers.models import Action
-
     head = Component.objects.filter(workspace=workspace, name=name).first()
     entry = cs.entries.filter(name=name).first() if cs else None
     if head is None and entry is None:
@@ -423,13 +337,7 @@ def component_page(workspace, name, cs=None):
             .select_related("actor", "change_set")
             .order_by("-created_at", "-id")[:HISTORY_LIMIT]
         ),
-        "actions": list(
-            Action.objects.filter(
-                run__workspace=workspace, component_id=head.id if head else entry.component_id
-            )
-            .select_related("run__change_set")
-            .order_by("-id")[:HISTORY_LIMIT]
-        ),
+        "component_id": head.id if head else entry.component_id,
     }
 
 

@@ -3,7 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from . import views
-from .views import applies, approvals, audit, changesets, components, editor, workspaces
+from .views import approvals, audit, changesets, components, editor, workspaces
 
 WS = "workspaces/<slug:slug>/"
 CS = WS + "changesets/<int:change_set_id>/"
@@ -15,7 +15,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Workspace
     path(WS, workspaces.workspace_home, name="workspace"),
-    path(WS + "queue/", applies.action_queue, name="action-queue"),
     path(WS + "components/", components.component_list, name="components"),
     path(WS + "components/<str:name>/", components.component_detail, name="component"),
     path(WS + "types/", editor.type_search, name="type-search"),
@@ -40,13 +39,8 @@ urlpatterns = [
     path(CS + "request-approval/", approvals.request_approval, name="request-approval"),
     path(CS + "approve/", approvals.approve, name="approve"),
     path(CS + "reject/", approvals.reject, name="reject"),
-    # Applies
-    path(CS + "apply/", applies.apply_change_set, name="apply"),
-    path(WS + "runs/<int:run_id>/progress/", applies.run_progress, name="run-progress"),
-    path(WS + "runs/<int:run_id>/cancel/", applies.run_cancel, name="run-cancel"),
-    path(WS + "actions/<int:action_id>/retry/", applies.action_retry, name="action-retry"),
-    path(WS + "actions/<int:action_id>/cancel/", applies.action_cancel, name="action-cancel"),
-    path(WS + "actions/<int:action_id>/replace/", applies.action_replace, name="action-replace"),
+    # The apps above the domain serve their own pages and the panels the portal's pages load.
+    path("", include("workers.urls")),
     path("", include("topology.urls")),
     path("", include("deployments.urls")),
 ]

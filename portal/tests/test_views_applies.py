@@ -47,7 +47,7 @@ def failed_run(approved, users):
 
 
 def test_it_lists_the_blockers_in_words_instead_of_the_button(seat, change_set):
-    page = seat("editor").get(url(change_set))
+    page = seat("editor").get(url(change_set, "apply-panel/"))
     assert page.context["apply_blockers"] == ["it needs 1 more approval(s) of 1"]
     text = page.content.decode()
     assert "It needs 1 more approval(s) of 1" in text and "/apply/" not in text
@@ -55,7 +55,7 @@ def test_it_lists_the_blockers_in_words_instead_of_the_button(seat, change_set):
 
 @pytest.mark.parametrize("who", ["approver", "editor"])
 def test_it_offers_apply_when_nothing_blocks(seat, approved, who):
-    page = seat(who).get(url(approved))
+    page = seat(who).get(url(approved, "apply-panel/"))
     assert page.context["apply_blockers"] == [] and page.context["can_apply"]
     assert f'action="{url(approved, "apply/")}"' in page.content.decode()
 
@@ -66,8 +66,8 @@ def test_it_queues_an_apply_and_polls_its_progress(seat, approved, django_captur
         response = client.post(url(approved, "apply/"), follow=True)
     run = ApplyRun.objects.get(change_set=approved)
     assert run.status == RunStatus.QUEUED
-    text = response.content.decode()
-    assert f"Apply #{run.pk} queued." in text
+    assert f"Apply #{run.pk} queued." in response.content.decode()
+    text = client.get(url(approved, "apply-panel/")).content.decode()
     assert 'hx-trigger="every 2s [!document.hidden], every 20s [document.hidden]"' in text
     assert "next in line" in text and "Cancel this apply" in text
     partial = client.get(f"{BASE}/runs/{run.pk}/progress/?seen=queued", HTTP_HX_REQUEST="true")
@@ -99,7 +99,7 @@ def test_it_shows_the_queue_position_and_cancels_a_queued_run(
         request_apply(other, users["editor"])
         run = request_apply(approved, users["editor"])
     client = seat("editor")
-    assert "1 run of this workspace goes first" in client.get(url(approved)).content.decode()
+    assert "1 run of this workspace goes first" in client.get(url(approved, "apply-panel/")).content.decode()
     assert seat("outsider").post(f"{BASE}/runs/{run.pk}/cancel/").status_code == 404
     client.post(f"{BASE}/runs/{run.pk}/cancel/")
     run.refresh_from_db()
@@ -111,7 +111,7 @@ def test_it_stops_polling_and_reloads_when_the_run_finished(seat, failed_run):
     client = seat("editor")
     reload = client.get(f"{BASE}/runs/{run.pk}/progress/?seen=running", HTTP_HX_REQUEST="true")
     assert reload.status_code == 204 and reload["HX-Refresh"] == "true"
-    page = client.get(url(run.change_set))
+    page = client.get(url(run.change_set, "apply-panel/"))
     assert "hx-trigger" not in page.content.decode().split('id="apply-progress"')[1].split(">")[0]
 
 
@@ -122,13 +122,13 @@ def test_it_hides_progress_from_outsiders(seat, failed_run):
 
 def test_it_shows_failed_actions_with_their_error_and_the_way_out(seat, failed_run):
     run, action = failed_run
-    approver = seat("approver").get(url(run.change_set)).content.decode()
+    approver = seat("approver").get(url(run.change_set, "apply-panel/")).content.decode()
     assert "AWS said no" in approver
     assert (
         f"{BASE}/actions/{action.pk}/retry/" in approver and f"{BASE}/actions/{action.pk}/cancel/" in approver
     )
     assert "Open a change set that replaces api-sg" in approver
-    editor = seat("editor").get(url(run.change_set)).content.decode()
+    editor = seat("editor").get(url(run.change_set, "apply-panel/")).content.decode()
     assert f"/actions/{action.pk}/retry/" not in editor
 
 
@@ -179,11 +179,11 @@ def test_it_applies_to_the_end_and_shows_every_action_succeeded(
         client.post(url(approved, "apply/"))
     run = ApplyRun.objects.get(change_set=approved)
     assert run.status == RunStatus.SUCCEEDED, run.error
-    page = client.get(url(approved))
-    statuses = {a.key: a.status for a in page.context["progress"]["actions"]}
+    panel = client.get(url(approved, "apply-panel/"))
+    statuses = {a.key: a.status for a in panel.context["progress"]["actions"]}
     assert statuses and set(statuses.values()) == {"succeeded"}
-    assert 'id="run-status">succeeded' in page.content.decode()
-    assert page.context["diff"]  # an applied change set still shows what it changed
+    assert 'id="run-status">succeeded' in panel.content.decode()
+    assert client.get(url(approved)).context["diff"]  # an applied change set still shows what it changed
 
 
 @pytest.fixture

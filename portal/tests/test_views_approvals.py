@@ -109,4 +109,5 @@ def test_it_marks_an_approval_stale_after_an_edit(seat, pending, users):
     page = seat("editor").get(url(pending))
     assert STALE in page.content.decode()
     assert [a["stale"] for a in page.context["approvals"]] == [True]
-    assert any("stale" in b for b in page.context["apply_blockers"])
+    panel = seat("editor").get(url(pending, "apply-panel/"))
+    assert any("stale" in b for b in panel.context["apply_blockers"])

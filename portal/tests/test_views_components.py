@@ -89,7 +89,8 @@ def test_it_shows_the_history_of_edits_and_actions(seat, change_set):
     page = seat("editor").get(f"{BASE}/components/api-sg/")
     assert [e.verb for e in page.context["c"]["events"]][-1] == "component.added"
     assert "component.edited" in [e.verb for e in page.context["c"]["events"]]
-    assert "InvalidGroup.NotFound" in page.content.decode()
+    actions = seat("editor").get(f"{BASE}/components/id/{vpc.id}/actions/")
+    assert "InvalidGroup.NotFound" in actions.content.decode()
 
 
 def test_it_shows_a_component_as_a_change_set_has_it(seat, change_set):

@@ -61,11 +61,11 @@ def test_it_lists_open_change_sets(seat, change_set):
 def test_it_lists_recent_deployments_with_links(seat, shop):
     from deployments.models import PipelineRun
 
-    page = seat("editor").get(f"{BASE}/")
+    page = seat("editor").get(f"{BASE}/deployments/recent/")
     assert list(page.context["deployments"]) == []
     assert "No deployments yet." in page.content.decode()
     run = PipelineRun.objects.create(workspace=shop, pipeline="deploy", status="succeeded")
-    html = seat("editor").get(f"{BASE}/").content.decode()
+    html = seat("editor").get(f"{BASE}/deployments/recent/").content.decode()
     assert (
         f'href="/workspaces/{shop.slug}/deployments/runs/{run.pk}/"' in html and f"#{run.pk} deploy" in html
     )
@@ -73,14 +73,14 @@ def test_it_lists_recent_deployments_with_links(seat, shop):
 
 def test_it_warns_when_no_worker_has_reported_recently(seat, shop, settings):
     client = seat("editor")
-    assert "No worker is running." in client.get(f"{BASE}/").content.decode()
+    assert "No worker is running." in client.get(f"{BASE}/heartbeat/").content.decode()
     WorkerHeartbeat.objects.create(
         name="w1:1",
         last_seen=timezone.now() - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 5),
     )
-    assert "last seen" in client.get(f"{BASE}/").content.decode()
+    assert "last seen" in client.get(f"{BASE}/heartbeat/").content.decode()
     WorkerHeartbeat.objects.update(last_seen=timezone.now())
-    assert "No worker is running." not in client.get(f"{BASE}/").content.decode()
+    assert "No worker is running." not in client.get(f"{BASE}/heartbeat/").content.decode()
 
 
 @pytest.fixture
@@ -112,7 +112,7 @@ def queue(change_set, users):
 
 
 def test_it_shows_queued_running_and_failed_actions(seat, queue):
-    page = seat("editor").get(f"{BASE}/")
+    page = seat("editor").get(f"{BASE}/queue/")
     assert sorted(a.key for a in page.context["queue"]["actions"]) == [
         "create:web-sg",
         "update:api-sg",
@@ -124,8 +124,8 @@ def test_it_shows_queued_running_and_failed_actions(seat, queue):
 
 def test_it_offers_retry_and_cancel_of_failed_actions_to_approvers(seat, queue):
     _, (failed, *_rest) = queue
-    assert f"/actions/{failed.pk}/retry/" in seat("approver").get(f"{BASE}/").content.decode()
-    assert f"/actions/{failed.pk}/retry/" not in seat("editor").get(f"{BASE}/").content.decode()
+    assert f"/actions/{failed.pk}/retry/" in seat("approver").get(f"{BASE}/queue/").content.decode()
+    assert f"/actions/{failed.pk}/retry/" not in seat("editor").get(f"{BASE}/queue/").content.decode()
 
 
 def test_it_serves_the_queue_partial(seat, queue):

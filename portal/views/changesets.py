@@ -7,8 +7,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from deployments import buildlogs
 from portal import changesets, pages
+from portal.access import role_of
 from portal.errors import PortalError
 from portal.forms import ChangeSetCreateForm, ChangeSetFilterForm, DecisionForm, DescriptionForm
 from portal.models import Role
@@ -34,7 +34,7 @@ def changeset_list(request, slug):
             request.GET.get("page")
         ),
         "form": ChangeSetCreateForm(),
-        "role": pages.role_of(request.user, workspace),
+        "role": role_of(request.user, workspace),
     }
     return render(request, "portal/changesets.html", context)
 
@@ -64,7 +64,6 @@ def changeset_detail(request, slug, change_set_id):
         initial={"name": cs.name, "problem": cs.problem, "solution": cs.solution}
     )
     context["decision_form"] = DecisionForm()
-    context["build_logs"] = buildlogs.for_change_set(cs)[:20]
     return render(request, "portal/changeset.html", context)
 
 

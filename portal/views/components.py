@@ -5,8 +5,8 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
-from deployments import buildlogs
 from portal import pages
+from portal.access import role_of
 from portal.forms import ComponentFilterForm
 
 from .common import get_change_set, get_workspace
@@ -43,7 +43,6 @@ def component_detail(request, slug, name):
         "workspace": workspace,
         "cs": change_set,
         "c": page,
-        "role": pages.role_of(request.user, workspace),
-        "build_logs": buildlogs.for_component_name(workspace.pk, name)[:20],
+        "role": role_of(request.user, workspace),
     }
     return render(request, "portal/component.html", context)

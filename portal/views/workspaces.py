@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from portal import pages
-from portal.access import workspaces_for
+from portal.access import role_of, workspaces_for
 from portal.forms import ComponentFilterForm
 
 from .common import get_workspace
@@ -27,11 +27,8 @@ def workspace_home(request, slug):
         "workspace": workspace,
         "filters": filters,
         "components": components,
-        "queue": pages.action_queue(workspace),
         "change_sets": pages.open_change_sets(workspace),
-        "deployments": pages.recent_deployments(workspace),
-        "heartbeat": pages.heartbeat_state(),
-        "role": pages.role_of(request.user, workspace),
+        "role": role_of(request.user, workspace),
     }
     if request.htmx and request.htmx.target == "components":
         return render(request, "portal/_components_table.html", context)

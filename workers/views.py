@@ -1,5 +1,6 @@
-"""Applying: the Apply button, the live progress partial, the workspace's action queue,
-and what approvers do with a failed action."""
+"""Applying: the change-set page's Apply card, the live progress partial, the workspace's
+action queue and no-worker banner, a component's actions, and what approvers do with a
+failed action. The portal's pages load these panels with htmx."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -7,14 +8,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from portal import pages
+from portal.access import role_of
 from portal.errors import PortalError
 from portal.models import Role
-from workers import apply
-from workers.models import Action, ApplyRun
+from portal.views.changesets import detail_url
+from portal.views.common import engine_error, get_change_set, get_or_404, get_workspace, perform
 
-from .changesets import detail_url
-from .common import engine_error, get_change_set, get_or_404, get_workspace, perform
+from . import apply, pages
+from .models import Action, ApplyRun
 
 
 def _back(run):
@@ -50,9 +51,9 @@ def run_progress(request, slug, run_id):
     context = {
         "progress": pages.run_progress(run),
         "workspace": workspace,
-        "role": pages.role_of(request.user, workspace),
+        "role": role_of(request.user, workspace),
     }
-    return render(request, "portal/_progress.html", context)
+    return render(request, "workers/_progress.html", context)
 
 
 @login_required
@@ -61,9 +62,28 @@ def action_queue(request, slug):
     context = {
         "workspace": workspace,
         "queue": pages.action_queue(workspace),
-        "role": pages.role_of(request.user, workspace),
+        "role": role_of(request.user, workspace),
     }
-    return render(request, "portal/_queue.html", context)
+    return render(request, "workers/_queue.html", context)
+
+
+@login_required
+def apply_panel(request, slug, change_set_id):
+    cs = get_change_set(request, slug, change_set_id)
+    return render(request, "workers/_apply.html", pages.apply_panel(cs, request.user))
+
+
+@login_required
+def heartbeat_banner(request, slug):
+    get_workspace(request, slug)
+    return render(request, "workers/_heartbeat.html", {"heartbeat": pages.heartbeat_state()})
+
+
+@login_required
+def component_actions(request, slug, component_id):
+    workspace = get_workspace(request, slug)
+    context = {"workspace": workspace, "actions": pages.component_actions(workspace, component_id)}
+    return render(request, "workers/_component_actions.html", context)
 
 
 @require_POST
