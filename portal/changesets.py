@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, graph, jsondiff, pointers, registry
+from . import audit, graph, jsondiff, lifecycle, pointers, registry
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
@@ -74,16 +74,6 @@ def _lock(change_set, user, role=Role.EDITOR, editable=True):
     return locked
 
 
-def _touch(change_set):
-    """An edit: bump the revision, reopen a rejected change set, make approvals stale."""
-    change_set.revision += 1
-    if change_set.status == ChangeSetStatus.REJECTED:
-        change_set.status = ChangeSetStatus.OPEN
-    elif change_set.status == ChangeSetStatus.APPROVED:
-        change_set.status = ChangeSetStatus.NEEDS_APPROVAL
-    change_set.save(update_fields=["revision", "status", "updated_at"])
-
-
 def update_description(change_set, user, *, name=None, problem=None, solution=None):
     with transaction.atomic():
         cs = _lock(change_set, user)
@@ -114,18 +104,8 @@ def abandon(change_set, user):
         cs = _lock(change_set, user)
         if user != cs.author:
             require_role(user, cs.workspace, Role.APPROVER)
-        before = cs.status
-        cs.status = ChangeSetStatus.ABANDONED
-        cs.save(update_fields=["status", "updated_at"])
+        lifecycle.move(cs, "abandon", user)
         Subscription.objects.filter(change_set=cs).delete()
-        audit.record(
-            "changeset.abandoned",
-            actor=user,
-            change_set=cs,
-            target=f"change set #{cs.pk} {cs.name}",
-            before={"status": before},
-            after={"status": cs.status},
-        )
     return cs
 
 
@@ -174,7 +154,7 @@ def _save_entry(cs, entry, user, verb, before):
     graph.reindex(
         cs.workspace, {entry.name: None if entry.op == EntryOp.DELETE else entry.properties}, change_set=cs
     )
-    _touch(cs)
+    lifecycle.revise(cs, user)
     write_only = write_only_for(entry.schema)
     audit.record(
         verb,
@@ -302,7 +282,7 @@ def delete_component(change_set, user, name, check_dependents=True):
         if entry.op == EntryOp.ADD:
             entry.delete()
             Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
-            _touch(cs)
+            lifecycle.revise(cs, user)
             audit.record("component.add_reverted", actor=user, change_set=cs, target=name, before=before)
             return None
         entry.op, entry.replace = EntryOp.DELETE, False
@@ -339,7 +319,7 @@ def revert_component(change_set, user, name):
         before = {"op": entry.op, "properties": entry.properties}
         entry.delete()
         Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
-        _touch(cs)
+        lifecycle.revise(cs, user)
         audit.record("component.reverted", actor=user, change_set=cs, target=name, before=before)
 
 
@@ -658,7 +638,7 @@ def resolve_conflict(change_set, user, name, path, take):
 def _drop_entry(cs, entry, user, before):
     entry.delete()
     Subscription.objects.filter(change_set=cs, consumer_name=entry.name).delete()
-    _touch(cs)
+    lifecycle.revise(cs, user)
     audit.record(
         "conflict.resolved",
         actor=user,
@@ -684,8 +664,10 @@ def merge(change_set, user):
         require_role(user, ws, Role.EDITOR)
         if cs.merged_version is not None:
             raise ConflictError(f"Change set #{cs.pk} is already merged (HEAD version {cs.merged_version}).")
-        if cs.status in (ChangeSetStatus.ABANDONED, ChangeSetStatus.REJECTED):
-            raise ConflictError(f"Change set #{cs.pk} is {cs.status}; it cannot be merged.")
+        # An apply merges the change set it is applying; anything else closes it as merged.
+        direct = cs.status != ChangeSetStatus.APPLYING
+        if direct:
+            lifecycle.check(cs, "merge", user)
         if cs.base_version != ws.head_version:
             rebase(cs, user)
             cs.refresh_from_db()
@@ -723,6 +705,8 @@ def merge(change_set, user):
         cs.merged_version = version
         cs.base_version = version
         cs.save(update_fields=["merged_version", "base_version", "updated_at"])
+        if direct:
+            lifecycle.move(cs, "merge", user, record=False)
         audit.record(
             "changeset.merged",
             actor=user,

@@ -138,6 +138,7 @@ class ChangeSetStatus(models.TextChoices):
     APPLIED = "applied"
     FAILED = "failed"
     ABANDONED = "abandoned"
+    MERGED = "merged"  # merged into HEAD directly (an import), without an apply
 
 
 EDITABLE_STATUSES = {
@@ -163,6 +164,8 @@ class ChangeSet(models.Model):
     merged_version = models.PositiveIntegerField(
         null=True, blank=True, help_text="HEAD version its merge produced"
     )
+    # Everyone who changed its content (the author included): none of them may approve it.
+    editors = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
 
     class Meta:
         ordering = ["-created_at"]
@@ -262,7 +265,8 @@ class Approval(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     decision = models.CharField(max_length=8, choices=Decision.choices)
     comment = models.TextField(blank=True)
-    checksum = models.CharField(max_length=64)
+    checksum = models.CharField(max_length=64, help_text="content.plan, as the approver was shown them")
+    revision = models.PositiveIntegerField(default=0, help_text="the change set's revision it decided")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

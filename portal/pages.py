@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 from django.db.models import Count, Q
 
-from . import approvals, changesets, graph, jsondiff, pointers
+from . import approvals, changesets, graph, jsondiff, lifecycle, pointers
 from .access import role_of
 from .changesets import ComponentDiff, write_only_for
 from .models import (
@@ -213,6 +213,7 @@ def change_set_page(cs, user):
     approvals_list = approvals.approvals_state(cs, plan or frozen)
     role = role_of(user, ws)
     can_edit = role.is_editor and cs.is_editable
+    moves = lifecycle.allowed(cs, user)
     return {
         "cs": cs,
         "workspace": ws,
@@ -232,12 +233,9 @@ def change_set_page(cs, user):
             .order_by("-created_at", "-id")[:25]
         ),
         "can_edit": can_edit,
-        "can_request": role.is_editor
-        and cs.status in (ChangeSetStatus.OPEN, ChangeSetStatus.REJECTED)
-        and bool(entries),
-        "can_decide": role.is_approver
-        and user.pk != cs.author_id
-        and cs.status in (ChangeSetStatus.NEEDS_APPROVAL, ChangeSetStatus.APPROVED),
+        "can_request": "request_approval" in moves and bool(entries),
+        "can_decide": "approve" in moves and not approvals.is_editor(cs, user),
+        "checksum": approvals.checksum(cs, plan) if plan else "",
         "is_author": user.pk == cs.author_id,
     }
 

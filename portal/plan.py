@@ -30,6 +30,9 @@ class Action:
     downtime: str = ""
     before: dict = field(default=None, repr=False)  # whole documents, to mask values in context
     after: dict = field(default=None, repr=False)
+    resolved: dict = field(
+        default=None, repr=False
+    )  # the desired values it will send, subscriptions resolved
 
     @property
     def key(self):
@@ -60,7 +63,10 @@ class Plan:
 
     @property
     def checksum(self):
-        body = json.dumps([a.as_dict() for a in self.actions] + self.errors, sort_keys=True, default=str)
+        # Resolved values are part of what an approver approves: HEAD moving a producer's
+        # value changes the plan even when no entry of the change set changed.
+        actions = [{**a.as_dict(), "resolved": a.resolved} for a in self.actions]
+        body = json.dumps(actions + self.errors, sort_keys=True, default=str)
         return hashlib.sha256(body.encode()).hexdigest()
 
     @property
@@ -188,6 +194,8 @@ def plan_actions(change_set):
             a.follow_up = any(s.component == a.component and s.root == "resource_value" for s in own)
         if a.kind == "replace":
             a.downtime = _downtime(a.schema, a.component)
+        resolved = view.view(a.component) if a.kind != "delete" else None
+        a.resolved = resolved.domain if resolved is not None else None
     ordered = _order(actions)
     return Plan(ordered, errors, warnings)
 

@@ -172,7 +172,7 @@ def test_it_opens_a_change_set_that_replaces_the_component(seat, failed_run, use
 
 
 def test_it_applies_to_the_end_and_shows_every_action_succeeded(
-    seat, approved, eager_apply, django_capture_on_commit_callbacks
+    seat, eager_apply, approved, django_capture_on_commit_callbacks
 ):
     client = seat("editor")
     with django_capture_on_commit_callbacks(execute=True):
@@ -187,7 +187,7 @@ def test_it_applies_to_the_end_and_shows_every_action_succeeded(
 
 
 @pytest.fixture
-def eager_apply(settings, monkeypatch):
+def eager_apply(settings, monkeypatch, shop):
     """Celery tasks run inline, on commit, against moto."""
     from moto import mock_aws
 
@@ -195,7 +195,8 @@ def eager_apply(settings, monkeypatch):
     from portal.models import Component
 
     app.conf.task_always_eager = True
-    # Real AWS ids for the HEAD components the change set updates.
+    # Real AWS ids for the HEAD components the change set updates (before it is approved:
+    # the ids feed its resolved plan, and a plan that moves after approval is stale).
     with mock_aws():
         import boto3
 

@@ -111,3 +111,15 @@ def test_it_marks_an_approval_stale_after_an_edit(seat, pending, users):
     assert [a["stale"] for a in page.context["approvals"]] == [True]
     panel = seat("editor").get(url(pending, "apply-panel/"))
     assert any("stale" in b for b in panel.context["apply_blockers"])
+
+
+def test_it_approves_what_the_page_showed_not_what_changed_since(seat, pending, users):
+    page = seat("approver").get(url(pending))
+    shown = page.context["checksum"]
+    assert f'name="checksum" value="{shown}"' in page.content.decode()
+    changesets.set_property(pending, users["editor"], "web-sg", "/GroupDescription", "edited meanwhile")
+    response = seat("approver").post(
+        url(pending, "approve/"), {"comment": "ok", "checksum": shown}, follow=True
+    )
+    assert "changed since you reviewed it" in response.content.decode()
+    assert not Approval.objects.exists()

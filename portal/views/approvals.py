@@ -36,6 +36,7 @@ def approve(request, slug, change_set_id):
         cs,
         request.user,
         comment,
+        request.POST.get("checksum") or None,
         success="Approved.",
     )
 
@@ -52,5 +53,6 @@ def reject(request, slug, change_set_id):
         cs,
         request.user,
         comment,
+        request.POST.get("checksum") or None,
         success="Rejected; the author can revise the change set.",
     )
