@@ -34,15 +34,15 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from . import pointers, subscriptions
 from .errors import ValidationError
+from .subscriptions import shape_error
 
 TOP_KEYS = ("workspace", "change_set", "components", "pipelines")
 COMPONENT_KEYS = ("name", "schema", "delete", "replace", "properties")
 WORKSPACE_KEYS = ("name", "slug", "region", "approvals_required")
 CHANGE_SET_KEYS = ("name", "problem", "solution")
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
-SOURCE_KEY = "$source"
-SOURCE_ROOTS = ("domain", "resource_value", "si")
 MAX_NAME = 255
 
 # A CloudFormation type name (AWS::EC2::VPC) or a portal type (Portal::StringTemplate).
@@ -216,17 +216,13 @@ def _line_map(text):
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode):
-                    walk(value_node, f"{pointer}/{_escape(key_node.value)}")
+                    walk(value_node, pointers.child(pointer, key_node.value))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 walk(item, f"{pointer}/{index}")
 
     walk(root, "")
     return lines
-
-
-def _escape(key):
-    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 # --- Validation -------------------------------------------------------------------------
@@ -282,7 +278,7 @@ def _unknown_keys(problems, pointer, where, data, allowed):
             continue
         close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
         hint = f' (did you mean "{close[0]}"?)' if close else f" (allowed: {', '.join(allowed)})"
-        problems.add(f"{pointer}/{_escape(key)}", f'{where}unknown key "{key}"{hint}')
+        problems.add(pointers.child(pointer, key), f'{where}unknown key "{key}"{hint}')
 
 
 def _check_json_value(problems, pointer, where, value, rel):
@@ -292,10 +288,10 @@ def _check_json_value(problems, pointer, where, value, rel):
     """
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{pointer}/{_escape(key)}"
+            child = pointers.child(pointer, key)
             if not isinstance(key, str):
                 problems.add(child, f"{where}{rel}: key {key!r} must be a string: quote it")
-            _check_json_value(problems, child, where, item, f"{rel}/{_escape(key)}")
+            _check_json_value(problems, child, where, item, pointers.child(rel, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
             _check_json_value(problems, f"{pointer}/{index}", where, item, f"{rel}/{index}")
@@ -307,38 +303,11 @@ def _check_json_value(problems, pointer, where, value, rel):
         problems.add(pointer, f"{where}{rel}: {_kind(value)} is not a JSON value")
 
 
-def _check_sources(problems, pointer, where, value, rel=""):
-    """Subscriptions must read {"$source": {"component": NAME, "path": POINTER}}."""
-    if isinstance(value, dict):
-        if SOURCE_KEY in value:
-            at = rel or "/"
-            shape = '{"$source": {"component": NAME, "path": POINTER}}'
-            spec = value[SOURCE_KEY]
-            if len(value) != 1:
-                others = ", ".join(f'"{k}"' for k in value if k != SOURCE_KEY)
-                problems.add(
-                    pointer, f"{where}properties{at}: a subscription is {shape} alone, not with {others}"
-                )
-            elif not isinstance(spec, dict) or set(spec) != {"component", "path"}:
-                problems.add(pointer, f"{where}properties{at}: a subscription must read {shape}")
-            elif not isinstance(spec["component"], str) or not spec["component"]:
-                problems.add(pointer, f"{where}properties{at}: the subscription's component must be a name")
-            elif (
-                not isinstance(spec["path"], str)
-                or not spec["path"].startswith("/")
-                or spec["path"].split("/")[1] not in SOURCE_ROOTS
-            ):
-                problems.add(
-                    pointer,
-                    f"{where}properties{at}: the subscription's path {spec['path']!r} must be a JSON "
-                    "pointer starting with /domain, /resource_value or /si",
-                )
-            return
-        for key, item in value.items():
-            _check_sources(problems, f"{pointer}/{_escape(key)}", where, item, f"{rel}/{_escape(key)}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_sources(problems, f"{pointer}/{index}", where, item, f"{rel}/{index}")
+def _check_sources(problems, pointer, where, properties):
+    for at, subscription in subscriptions.find(properties):
+        message = shape_error(subscription)
+        if message:
+            problems.add(f"{pointer}{at}", f"{where}properties{at or '/'}: {message}")
 
 
 def parse_spec(data: dict, origin: str = "spec", *, _lines: dict | None = None) -> Spec:

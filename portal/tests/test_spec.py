@@ -395,11 +395,11 @@ def test_yaml_values_that_are_not_json_are_refused():
 @pytest.mark.parametrize(
     "value, said",
     [
-        ({"$source": {"component": "vpc", "path": "/resource_value/VpcId"}, "x": 1}, 'not with "x"'),
+        ({"$source": {"component": "vpc", "path": "/resource_value/VpcId"}, "x": 1}, "remove x"),
         ({"$source": "vpc"}, "must read"),
         ({"$source": {"component": "vpc"}}, "must read"),
         ({"$source": {"component": "", "path": "/domain/X"}}, "must be a name"),
-        ({"$source": {"component": "vpc", "path": "resource_value/VpcId"}}, "must be a JSON pointer"),
+        ({"$source": {"component": "vpc", "path": "resource_value/VpcId"}}, "not a JSON pointer"),
         ({"$source": {"component": "vpc", "path": "/outputs/VpcId"}}, "/domain, /resource_value or /si"),
     ],
 )
