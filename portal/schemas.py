@@ -391,9 +391,15 @@ def get_schema(type_name):
     )
 
 
-def write_only_paths(type_name):
-    """Pointers (relative, "*" for list items) of the values AWS never returns: mask them."""
-    return list(get_schema(type_name).write_only)
+def write_only_for(type_name):
+    """Pointers (relative, "*" for list items) of the values AWS never returns: mask them.
+
+    [] for a type the registry does not know: masking by name still applies there.
+    """
+    try:
+        return list(get_schema(type_name).write_only)
+    except ValidationError:
+        return []
 
 
 # --------------------------------------------------------------------------- replacement
