@@ -29,9 +29,9 @@ from django.utils import timezone
 
 from portal import audit, jsondiff
 from portal.access import require_role, workspaces_for
-from portal.changesets import write_only_for
 from portal.errors import NotFound, ValidationError
 from portal.models import ChangeSet, EntryOp, Role
+from portal.schemas import write_only_for
 
 from .masking import mask_document, masked_change, masked_text, secret_values
 from .models import BuildLog, BuildLogComponent, BuildLogKind, BuildLogStatus, PipelineRun, RunStatus

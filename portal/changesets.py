@@ -25,17 +25,10 @@ from .models import (
     Subscription,
     Workspace,
 )
+from .plan import dangling_subscriptions
+from .schemas import get_schema, write_only_for
+from .secrets import mask_at, mask_changes
 from .spec import ComponentSpec
-
-
-def write_only_for(schema):
-    try:
-        from .schemas import write_only_paths
-
-        return write_only_paths(schema)
-    except Exception:  # unknown type: masking by name still applies
-        return []
-
 
 # --- Creating and abandoning ---------------------------------------------------------------
 
@@ -209,8 +202,6 @@ def upsert_component(
                     )
             verb = "component.edited"
         if schema:
-            from .schemas import get_schema
-
             get_schema(schema)
             entry.schema = schema
         if properties is not None:
@@ -294,8 +285,6 @@ def delete_component(change_set, user, name, check_dependents=True):
 
 
 def _raise_if_dangling(cs, only=None):
-    from .plan import dangling_subscriptions
-
     problems = dangling_subscriptions(graph.GraphView(cs.workspace, cs))
     problems = [p for p in problems if only is None or p["component"] == only]
     if problems:
@@ -411,8 +400,6 @@ class ComponentDiff:
     after: dict = field(default=None, repr=False)
 
     def as_dict(self, masked=True):
-        from .secrets import mask_at, mask_changes
-
         changes = [c.as_dict() for c in self.changes]
         conflicts = self.conflicts
         if masked:

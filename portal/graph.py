@@ -2,8 +2,9 @@
 edit, and propagating values incrementally through the workspace.
 
 A subscription is `{"$source": {"component": NAME, "path": POINTER}}` anywhere in a
-component's properties. POINTER is rooted at /domain (the producer's desired
-properties, resolved), /resource_value (what AWS reported) or /si (name, type, id).
+component's properties (portal/subscriptions.py defines it). POINTER is rooted at
+/domain (the producer's desired properties, resolved), /resource_value (what AWS
+reported) or /si (name, type, id).
 
 The Subscription table indexes these edges so that an edit finds its dependents
 without loading the workspace; the JSON stays the source of truth.
@@ -16,12 +17,14 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import Q
 
-from . import pointers
+from . import pointers, subscriptions
 from .errors import ValidationError
 from .models import Component, Subscription
+from .schemas import validate_properties
+from .string_template import placeholders, render
+from .subscriptions import ROOTS, SOURCE_KEY, shape_error
+from .subscriptions import is_subscription as is_source  # noqa: F401  (the name pages and forms use)
 
-SOURCE_KEY = "$source"
-ROOTS = ("domain", "resource_value", "si")
 STRING_TEMPLATE = "Portal::StringTemplate"
 
 
@@ -30,6 +33,13 @@ class Source:
     target: str  # pointer inside the consumer's properties
     component: str
     path: str
+    error: str | None = field(default=None, compare=False)  # why it is malformed, if it is
+
+    @classmethod
+    def written_at(cls, target, subscription):
+        body = subscription[SOURCE_KEY]
+        body = body if isinstance(body, dict) else {}
+        return cls(target, body.get("component"), body.get("path"), shape_error(subscription))
 
     @property
     def root(self):
@@ -41,41 +51,14 @@ class Source:
         return self.path[len(self.root) + 1 :]
 
 
-def is_source(node):
-    return isinstance(node, dict) and len(node) == 1 and SOURCE_KEY in node
-
-
-def find_sources(properties, _pointer=""):
+def find_sources(properties):
     """Every $source in `properties`, depth first, in document order."""
-    found = []
-    if is_source(properties):
-        spec = properties[SOURCE_KEY]
-        if isinstance(spec, dict):
-            found.append(Source(_pointer, spec.get("component"), spec.get("path")))
-        else:
-            found.append(Source(_pointer, None, None))
-    elif isinstance(properties, dict):
-        for key, value in properties.items():
-            found.extend(find_sources(value, pointers.child(_pointer, key)))
-    elif isinstance(properties, list):
-        for index, value in enumerate(properties):
-            found.extend(find_sources(value, pointers.child(_pointer, index)))
-    return found
+    return [Source.written_at(target, node) for target, node in subscriptions.find(properties)]
 
 
 def source_error(source):
     """A message when a $source is malformed, else None."""
-    if not isinstance(source.component, str) or not source.component:
-        return 'a subscription is written {"$source": {"component": NAME, "path": POINTER}}'
-    if not isinstance(source.path, str):
-        return f"the subscription to {source.component!r} has no path"
-    try:
-        parts = pointers.split(source.path)
-    except ValueError as exc:
-        return str(exc)
-    if not parts or parts[0] not in ROOTS:
-        return f"path {source.path!r} must start with /domain, /resource_value or /si"
-    return None
+    return source.error
 
 
 @dataclass
@@ -151,8 +134,6 @@ def resolve_properties(name, schema, properties, lookup):
 
 
 def _render_template(domain, pending):
-    from .string_template import placeholders, render
-
     template = domain.get("Template") or ""
     variables = domain.get("Variables") or {}
     waiting = [
@@ -483,8 +464,6 @@ def must_resolve(graph, name, properties, schema):
 
 def validation_errors(graph, name, schema, properties):
     """Subscription errors first; schema errors on the resolved document after."""
-    from .schemas import validate_properties
-
     errors = check_subscriptions(graph, name, properties)
     if errors:
         return errors

@@ -6,6 +6,7 @@ from copy import deepcopy
 from dataclasses import dataclass
 
 from . import pointers
+from .subscriptions import is_subscription
 
 ABSENT = object()
 
@@ -22,9 +23,7 @@ class Change:
 
 
 def _is_leaf(value):
-    return not isinstance(value, dict | list) or (
-        isinstance(value, dict) and len(value) == 1 and "$source" in value
-    )
+    return not isinstance(value, dict | list) or is_subscription(value)
 
 
 def changes(old, new, path=""):

@@ -12,7 +12,7 @@ from django.db.models import Count, Q
 
 from . import approvals, changesets, graph, jsondiff, lifecycle, pointers
 from .access import role_of
-from .changesets import ComponentDiff, write_only_for
+from .changesets import ComponentDiff
 from .models import (
     AuditEvent,
     ChangeSet,

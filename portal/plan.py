@@ -9,8 +9,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from . import graph, jsondiff, registry
+from . import graph, jsondiff, pointers, registry
 from .models import Component, EntryOp
+from .schemas import replacement_paths, write_only_for
+from .secrets import mask_changes
 
 PORTAL_TYPE_PREFIX = "Portal::"
 
@@ -74,9 +76,6 @@ class Plan:
         return not self.errors
 
     def as_dict(self, masked=True):
-        from .changesets import write_only_for
-        from .secrets import mask_changes
-
         actions = []
         for a in self.actions:
             d = a.as_dict()
@@ -92,8 +91,6 @@ class Plan:
 
 
 def _replacement_paths(schema, old, new):
-    from .schemas import replacement_paths
-
     try:
         return replacement_paths(schema, old or {}, new or {})
     except Exception:
@@ -259,8 +256,6 @@ def _ripple(view, entries, heads, actions):
 
 def _stub(target):
     """A document that has a value at `target` (to ask the schema whether it is createOnly)."""
-    from . import pointers
-
     parts = pointers.split(target)
     value = "x"
     for part in reversed(parts):

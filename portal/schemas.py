@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from jsonpointer import escape, unescape
 from jsonschema import Draft7Validator, validators
 from jsonschema import ValidationError as SchemaError
 from jsonschema.exceptions import best_match
 
-from . import string_template
+from . import pointers, string_template, subscriptions
 from .errors import ValidationError
 from .secrets import is_secret_name
+from .subscriptions import is_subscription, shape_error
 
 logger = logging.getLogger(__name__)
 
@@ -206,29 +206,15 @@ def _closest(word, candidates, cutoff=0.6):
 # --------------------------------------------------------------------------- pointers
 
 
-def _split(pointer):
-    if not pointer:
-        return []
-    return [unescape(p) for p in pointer.split("/")[1:]]
-
-
-def _join(parts):
-    return "".join("/" + escape(str(p)) for p in parts)
-
-
 def _path_key(pointer):
     """Sort pointers segment by segment, list indexes numerically (/A/2 before /A/10)."""
-    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in _split(pointer)]
+    return [(0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in pointers.split(pointer)]
 
 
 def _matches(pattern_parts, parts):
     return len(pattern_parts) == len(parts) and all(
         a == "*" or a == str(b) for a, b in zip(pattern_parts, parts, strict=True)
     )
-
-
-def _is_subscription(value):
-    return isinstance(value, dict) and len(value) == 1 and "$source" in value
 
 
 # --------------------------------------------------------------------------- schema walking
@@ -241,7 +227,7 @@ def _deref(raw, node, _depth=0):
         if not ref.startswith("#"):
             return None
         target = raw
-        for part in _split(ref[1:]):
+        for part in pointers.split(ref[1:]):
             target = target.get(part) if isinstance(target, dict) else None
         node, _depth = target, _depth + 1
     return node
@@ -287,7 +273,7 @@ def _relative_pointer(raw, pointer):
     "/properties/Foo/Bar" becomes "/Foo/*/Bar" when the schema says Foo is a list (the
     registry writes it both ways).
     """
-    parts = _split(pointer)
+    parts = pointers.split(pointer)
     if parts[:1] == ["properties"]:
         parts = parts[1:]
     out, node = [], raw
@@ -299,7 +285,7 @@ def _relative_pointer(raw, pointer):
             if _is_array_schema(raw, node):
                 out.append("*")
                 node = _child_schema(raw, node, "*")
-    return _join(out)
+    return pointers.join(out)
 
 
 # --------------------------------------------------------------------------- TypeSchema
@@ -325,7 +311,7 @@ class TypeSchema:
     def subschema(self, pointer):
         """The (dereferenced) schema of the value at a relative pointer, or None."""
         node = self.raw
-        for part in _split(pointer):
+        for part in pointers.split(pointer):
             node = _child_schema(self.raw, node, part)
             if node is None:
                 return None
@@ -387,7 +373,7 @@ def get_schema(type_name):
     """The TypeSchema of a component type; ValidationError (with a suggestion) if unknown."""
     raw = _load_raw(type_name)
 
-    def pointers(key):
+    def relative(key):
         return [_relative_pointer(raw, p) for p in raw.get(key) or [] if isinstance(p, str)]
 
     properties = raw.get("properties") or {}
@@ -396,18 +382,24 @@ def get_schema(type_name):
         raw=raw,
         property_names=sorted(properties),
         required=list(raw.get("required") or []),
-        create_only=pointers("createOnlyProperties"),
-        read_only=pointers("readOnlyProperties"),
-        write_only=pointers("writeOnlyProperties"),
-        primary_identifier=pointers("primaryIdentifier"),
+        create_only=relative("createOnlyProperties"),
+        read_only=relative("readOnlyProperties"),
+        write_only=relative("writeOnlyProperties"),
+        primary_identifier=relative("primaryIdentifier"),
         description=raw.get("description") or "",
-        conditional_create_only=pointers("conditionalCreateOnlyProperties"),
+        conditional_create_only=relative("conditionalCreateOnlyProperties"),
     )
 
 
-def write_only_paths(type_name):
-    """Pointers (relative, "*" for list items) of the values AWS never returns: mask them."""
-    return list(get_schema(type_name).write_only)
+def write_only_for(type_name):
+    """Pointers (relative, "*" for list items) of the values AWS never returns: mask them.
+
+    [] for a type the registry does not know: masking by name still applies there.
+    """
+    try:
+        return list(get_schema(type_name).write_only)
+    except ValidationError:
+        return []
 
 
 # --------------------------------------------------------------------------- replacement
@@ -416,7 +408,7 @@ _MISSING = object()
 
 
 def _get(node, part):
-    if isinstance(node, dict) and not _is_subscription(node):
+    if isinstance(node, dict) and not is_subscription(node):
         return node.get(part, _MISSING)
     if isinstance(node, list) and isinstance(part, int):
         return node[part] if part < len(node) else _MISSING
@@ -439,21 +431,21 @@ def _changed_paths(pattern, old, new, unordered, prefix=()):
         return
     if not pattern:
         if _differs(old, new, unordered):
-            yield _join(prefix)
+            yield pointers.join(prefix)
         return
     part, rest = pattern[0], pattern[1:]
     if part == "*":
         lists = [v for v in (old, new) if v is not _MISSING]
         if not all(isinstance(v, list) for v in lists):
-            yield _join(prefix)  # a list on one side, something else (a subscription) on the other
+            yield pointers.join(prefix)  # a list on one side, something else (a subscription) on the other
             return
         length = max(len(v) for v in lists)
         for i in range(length):
             yield from _changed_paths(rest, _get(old, i), _get(new, i), unordered, (*prefix, i))
         return
     containers = [v for v in (old, new) if v is not _MISSING]
-    if not all(isinstance(v, dict) and not _is_subscription(v) for v in containers):
-        yield _join(prefix)
+    if not all(isinstance(v, dict) and not is_subscription(v) for v in containers):
+        yield pointers.join(prefix)
         return
     yield from _changed_paths(rest, _get(old, part), _get(new, part), unordered, (*prefix, part))
 
@@ -467,7 +459,7 @@ def replacement_paths(type_name, old, new):
     found = set()
     for pointer in schema.create_only:
         unordered = "*" not in pointer and schema.is_unordered(pointer)
-        found.update(_changed_paths(_split(pointer), old, new, unordered))
+        found.update(_changed_paths(pointers.split(pointer), old, new, unordered))
     found.discard("")
     return sorted(found, key=_path_key)
 
@@ -601,7 +593,7 @@ def _skip_subscriptions(keyword):
     """Wrap a keyword so that a subscription node is never checked: it is resolved later."""
 
     def check(validator, value, instance, schema):
-        if _is_subscription(instance):
+        if is_subscription(instance):
             return ()
         return keyword(validator, value, instance, schema) or ()
 
@@ -721,13 +713,13 @@ def _is_secret_path(schema, document, parts):
             parent = _get(parent, part)
         if isinstance(parent, dict) and is_secret_name(parent.get("Name", parent.get("name"))):
             return True
-    return any(_matches(_split(p), parts) for p in schema.write_only)
+    return any(_matches(pointers.split(p), parts) for p in schema.write_only)
 
 
 def _describe(schema, error, document):
     """One jsonschema error -> [{"path", "message"}] in plain words."""
     parts = list(error.absolute_path)
-    path = _join(parts)
+    path = pointers.join(parts)
     keyword, expected, value = error.validator, error.validator_value, error.instance
     secret = _is_secret_path(schema, document, parts)
 
@@ -809,29 +801,11 @@ def _describe_alternatives(schema, error, path, document):
 # --------------------------------------------------------------------------- validation
 
 
-def _subscription_shape_errors(value, parts=()):
-    if isinstance(value, dict):
-        if "$source" in value:
-            source = value["$source"]
-            if len(value) != 1:
-                others = ", ".join(sorted(k for k in value if k != "$source"))
-                yield {"path": _join(parts), "message": f"a subscription holds only $source; remove {others}"}
-            elif (
-                not isinstance(source, dict)
-                or set(source) != {"component", "path"}
-                or not isinstance(source.get("component"), str)
-                or not isinstance(source.get("path"), str)
-            ):
-                yield {
-                    "path": _join(parts),
-                    "message": 'a subscription is {"$source": {"component": "<name>", "path": "<pointer>"}}',
-                }
-            return
-        for key, item in value.items():
-            yield from _subscription_shape_errors(item, (*parts, key))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            yield from _subscription_shape_errors(item, (*parts, i))
+def _subscription_shape_errors(properties):
+    for pointer, subscription in subscriptions.find(properties):
+        message = shape_error(subscription)
+        if message:
+            yield {"path": pointer, "message": message}
 
 
 def _present(document, pattern, prefix=()):
@@ -839,7 +813,7 @@ def _present(document, pattern, prefix=()):
     if not pattern:
         yield prefix
         return
-    if _is_subscription(document):
+    if is_subscription(document):
         return
     part, rest = pattern[0], pattern[1:]
     if part == "*":
@@ -856,15 +830,15 @@ def _read_only_errors(schema, properties):
     else:
         who, root = "AWS sets it", "/resource_value"
     for pointer in schema.read_only:
-        for parts in _present(properties, _split(pointer)):
+        for parts in _present(properties, pointers.split(pointer)):
             name = next((p for p in reversed(parts) if isinstance(p, str)), pointer)
-            path = _join(parts)
+            path = pointers.join(parts)
             yield {"path": path, "message": f"{name} is read-only: {who}; subscribe to {root}{path} instead"}
 
 
 def _string_template_errors(properties):
     template, variables = properties.get("Template"), properties.get("Variables", {})
-    if not isinstance(template, str) or _is_subscription(variables) or not isinstance(variables, dict):
+    if not isinstance(template, str) or is_subscription(variables) or not isinstance(variables, dict):
         return []
     missing = string_template.unknown_placeholders(template, variables)
     if not missing:

@@ -5,6 +5,8 @@ The contract (keep it exactly; extend only):
     {"components": [{"name": "...", "schema": "AWS::EC2::VPC", "properties": {...}},
                     {"name": "...", "delete": true}]}
 
+The format is described by a JSON Schema, portal/spec.schema.json (docs/spec.md).
+
 Extensions:
 - per component `"replace": true`: delete and recreate the resource (with or without
   properties; a component that only sets `replace` may omit schema and properties);
@@ -31,24 +33,16 @@ import math
 import pathlib
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 
 import yaml
+from jsonschema import Draft202012Validator, validators
 
+from . import pointers, subscriptions
 from .errors import ValidationError
+from .subscriptions import shape_error
 
-TOP_KEYS = ("workspace", "change_set", "components", "pipelines")
-COMPONENT_KEYS = ("name", "schema", "delete", "replace", "properties")
-WORKSPACE_KEYS = ("name", "slug", "region", "approvals_required")
-CHANGE_SET_KEYS = ("name", "problem", "solution")
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
-SOURCE_KEY = "$source"
-SOURCE_ROOTS = ("domain", "resource_value", "si")
-MAX_NAME = 255
-
-# A CloudFormation type name (AWS::EC2::VPC) or a portal type (Portal::StringTemplate).
-TYPE_NAME = re.compile(r"^[A-Za-z0-9]+::[A-Za-z0-9]+(::[A-Za-z0-9]+)?$")
-SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 @dataclass
@@ -216,7 +210,7 @@ def _line_map(text):
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 if isinstance(key_node, yaml.ScalarNode):
-                    walk(value_node, f"{pointer}/{_escape(key_node.value)}")
+                    walk(value_node, pointers.child(pointer, key_node.value))
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
                 walk(item, f"{pointer}/{index}")
@@ -225,39 +219,82 @@ def _line_map(text):
     return lines
 
 
-def _escape(key):
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
 # --- Validation -------------------------------------------------------------------------
+#
+# The format is portal/spec.schema.json (docs/spec.schema.json is the same file). Its
+# errorMessage annotations carry the words; this code fills them in, orders the problems
+# the way a reader goes through the file, and adds what a JSON Schema cannot say: unique
+# names, YAML values that are not JSON, and the shape of subscriptions.
+
+SCHEMA = json.loads(resources.files("portal").joinpath("spec.schema.json").read_text(encoding="utf-8"))
+TOP_KEYS = tuple(SCHEMA["properties"])
+COMPONENT_KEYS = tuple(SCHEMA["$defs"]["component"]["properties"])
+WORKSPACE_KEYS = tuple(SCHEMA["$defs"]["workspace"]["properties"])
+CHANGE_SET_KEYS = tuple(SCHEMA["$defs"]["change_set"]["properties"])
+_KNOWN_KEYS = {"workspace": WORKSPACE_KEYS, "change_set": CHANGE_SET_KEYS, "components": COMPONENT_KEYS}
+
+# A whole number is an int: YAML's 1.0 is a float and stays refused where a count goes.
+_TYPES = Draft202012Validator.TYPE_CHECKER.redefine(
+    "integer", lambda checker, value: isinstance(value, int) and not isinstance(value, bool)
+)
+_VALIDATOR = validators.extend(Draft202012Validator, type_checker=_TYPES)(SCHEMA)
+_PLACEHOLDER = re.compile(r"\{(where|label|key|value|repr|kind|expected|present)\}")
 
 
 class _Problems:
     """Collects every problem of a spec, each with a JSON pointer and a message."""
 
-    def __init__(self, origin, lines):
+    def __init__(self, origin, lines, data):
         self.origin = origin
         self.lines = lines or {}
-        self.items = []
+        self.data = data
+        self.found = []
 
-    def add(self, pointer, message):
+    def add(self, parts, message, rule=False):
+        self.found.append((_order(self.data, parts, rule), list(parts), message))
+
+    def has(self, parts):
+        return any(found_parts == list(parts) for _, found_parts, _ in self.found)
+
+    def raise_if_any(self):
+        if not self.found:
+            return
+        items = []
+        for _, parts, message in sorted(self.found, key=lambda found: found[0]):
+            pointer = pointers.join(parts)
+            items.append({"path": pointer or "/", "message": f"{message}{self._line_of(pointer)}"})
+        if len(items) == 1:
+            message = f"{self.origin}: {items[0]['message']}"
+        else:
+            listed = "\n".join(f"  - {p['message']}" for p in items)
+            message = f"{self.origin}: {len(items)} problems:\n{listed}"
+        raise ValidationError(message, errors=items)
+
+    def _line_of(self, pointer):
         # The line of the node, or of the nearest enclosing node we know (not the root).
         line, parent = None, pointer
         while parent and line is None:
             line = self.lines.get(parent)
             parent = parent.rsplit("/", 1)[0]
-        suffix = f" (line {line})" if line else ""
-        self.items.append({"path": pointer or "/", "message": f"{message}{suffix}"})
+        return f" (line {line})" if line else ""
 
-    def raise_if_any(self):
-        if not self.items:
-            return
-        if len(self.items) == 1:
-            message = f"{self.origin}: {self.items[0]['message']}"
-        else:
-            listed = "\n".join(f"  - {p['message']}" for p in self.items)
-            message = f"{self.origin}: {len(self.items)} problems:\n{listed}"
-        raise ValidationError(message, errors=self.items)
+
+def _order(data, parts, rule):
+    """Unknown top-level keys first, then the sections in schema order and the components
+    one by one; inside each, its own shape, then its unknown keys, its keys in file order,
+    and the rules that tie its keys together."""
+    if not parts or parts[0] not in TOP_KEYS:
+        return (0,)
+    section, node, rest = (1 + TOP_KEYS.index(parts[0]),), data[parts[0]], parts[1:]
+    if parts[0] == "components" and rest:
+        section, node, rest = (*section, rest[0]), node[rest[0]], rest[1:]
+    if rule:
+        return (*section, 2)
+    if not rest:
+        return (*section, 0)
+    keys = list(node) if isinstance(node, dict) else []
+    known = rest[0] in _KNOWN_KEYS.get(parts[0], ())
+    return (*section, 1, known, keys.index(rest[0]) if rest[0] in keys else len(keys))
 
 
 def _kind(value):
@@ -276,262 +313,167 @@ def _kind(value):
     return f"a {type(value).__name__}"
 
 
-def _unknown_keys(problems, pointer, where, data, allowed):
-    for key in data:
-        if key in allowed:
+def _where(data, parts):
+    """(prefix naming the section `parts` is in, label of its component or "")."""
+    if not parts:
+        return "top level: ", ""
+    if parts[0] in ("workspace", "change_set"):
+        return f"{parts[0]}: ", ""
+    if parts[0] != "components" or len(parts) < 2:
+        return "", ""
+    item = data["components"][parts[1]]
+    label = f"component #{parts[1] + 1}"
+    name = item.get("name") if isinstance(item, dict) else None
+    if isinstance(name, str) and name.strip():
+        return f'{label} ("{name}"): ', label
+    return f"{label}: ", label
+
+
+def _words(error):
+    """The errorMessage the schema gives for the keyword `error` failed, following $refs."""
+    node = error.schema
+    while isinstance(node, dict):
+        words = node.get("errorMessage")
+        if isinstance(words, dict):
+            words = words.get(error.validator)
+        if words:
+            return words
+        ref = node.get("$ref")
+        node = pointers.resolve(SCHEMA, ref[1:]) if isinstance(ref, str) else None
+    return error.message
+
+
+def _named_keys(schema):
+    """The keys that the `required` lists inside `schema` name."""
+    if isinstance(schema, dict):
+        yield from schema.get("required") or ()
+        for value in schema.values():
+            yield from _named_keys(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _named_keys(item)
+
+
+def _unknown_keys(problems, parts, where, error):
+    allowed = list(error.schema["properties"])
+    for key in error.instance:
+        if key not in allowed:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f' (did you mean "{close[0]}"?)' if close else f" (allowed: {', '.join(allowed)})"
+            problems.add([*parts, key], f'{where}unknown key "{key}"{hint}')
+
+
+def _check_schema(problems, data):
+    for error in _VALIDATOR.iter_errors(data):
+        parts = list(error.absolute_path)
+        where, label = _where(data, parts)
+        if error.validator == "additionalProperties":
+            _unknown_keys(problems, parts, where, error)
             continue
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f' (did you mean "{close[0]}"?)' if close else f" (allowed: {', '.join(allowed)})"
-        problems.add(f"{pointer}/{_escape(key)}", f'{where}unknown key "{key}"{hint}')
+        scalar = not isinstance(error.instance, dict | list)
+        if scalar and problems.has(parts):
+            continue  # a value gets one message: the first check it fails
+        present = ""
+        if error.validator == "not" and isinstance(error.instance, dict):
+            named = dict.fromkeys(_named_keys(error.validator_value))
+            present = " and ".join(f'"{k}"' for k in named if k in error.instance)
+        fields = {
+            "where": where,
+            "label": label,
+            "key": str(parts[-1]) if parts else "",
+            "value": str(error.instance),
+            "repr": repr(error.instance),
+            "kind": _kind(error.instance),
+            "expected": str(error.validator_value),
+            "present": present,
+        }
+        problems.add(parts, _fill(_words(error), fields), rule="then" in error.schema_path)
 
 
-def _check_json_value(problems, pointer, where, value, rel):
+def _fill(words, fields):
+    return _PLACEHOLDER.sub(lambda m: fields[m.group(1)], words)
+
+
+def _check_json_value(problems, parts, where, value, rel):
     """Only JSON values may go in (YAML also makes dates, non-string keys, ...).
 
     `rel` names the value for the user, e.g. "properties/Tags/0".
     """
     if isinstance(value, dict):
         for key, item in value.items():
-            child = f"{pointer}/{_escape(key)}"
+            child = [*parts, key]
             if not isinstance(key, str):
                 problems.add(child, f"{where}{rel}: key {key!r} must be a string: quote it")
-            _check_json_value(problems, child, where, item, f"{rel}/{_escape(key)}")
+            _check_json_value(problems, child, where, item, pointers.child(rel, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json_value(problems, f"{pointer}/{index}", where, item, f"{rel}/{index}")
+            _check_json_value(problems, [*parts, index], where, item, f"{rel}/{index}")
     elif isinstance(value, datetime.date | datetime.datetime):
-        problems.add(pointer, f"{where}{rel}: {value} was read as a YAML date: quote it to keep a string")
+        problems.add(parts, f"{where}{rel}: {value} was read as a YAML date: quote it to keep a string")
     elif isinstance(value, float) and not math.isfinite(value):
-        problems.add(pointer, f"{where}{rel}: {value} is not a JSON number")
+        problems.add(parts, f"{where}{rel}: {value} is not a JSON number")
     elif not (value is None or isinstance(value, str | int | float | bool)):
-        problems.add(pointer, f"{where}{rel}: {_kind(value)} is not a JSON value")
+        problems.add(parts, f"{where}{rel}: {_kind(value)} is not a JSON value")
 
 
-def _check_sources(problems, pointer, where, value, rel=""):
-    """Subscriptions must read {"$source": {"component": NAME, "path": POINTER}}."""
-    if isinstance(value, dict):
-        if SOURCE_KEY in value:
-            at = rel or "/"
-            shape = '{"$source": {"component": NAME, "path": POINTER}}'
-            spec = value[SOURCE_KEY]
-            if len(value) != 1:
-                others = ", ".join(f'"{k}"' for k in value if k != SOURCE_KEY)
+def _check_sources(problems, parts, where, properties):
+    for at, subscription in subscriptions.find(properties):
+        message = shape_error(subscription)
+        if message:
+            problems.add([*parts, *pointers.split(at)], f"{where}properties{at or '/'}: {message}")
+
+
+def _check_values(problems, data):
+    """What the schema leaves to code: JSON values, subscriptions and unique names."""
+    if isinstance(data.get("pipelines"), list):
+        _check_json_value(problems, ["pipelines"], "", data["pipelines"], "pipelines")
+    components = data.get("components")
+    seen = {}
+    for index, item in enumerate(components if isinstance(components, list) else []):
+        if not isinstance(item, dict):
+            continue
+        where, _ = _where(data, ["components", index])
+        name = item.get("name")
+        if isinstance(name, str) and name.strip():
+            if name in seen:
                 problems.add(
-                    pointer, f"{where}properties{at}: a subscription is {shape} alone, not with {others}"
+                    ["components", index, "name"],
+                    f"{where}duplicate name, component #{seen[name] + 1} has it already",
                 )
-            elif not isinstance(spec, dict) or set(spec) != {"component", "path"}:
-                problems.add(pointer, f"{where}properties{at}: a subscription must read {shape}")
-            elif not isinstance(spec["component"], str) or not spec["component"]:
-                problems.add(pointer, f"{where}properties{at}: the subscription's component must be a name")
-            elif (
-                not isinstance(spec["path"], str)
-                or not spec["path"].startswith("/")
-                or spec["path"].split("/")[1] not in SOURCE_ROOTS
-            ):
-                problems.add(
-                    pointer,
-                    f"{where}properties{at}: the subscription's path {spec['path']!r} must be a JSON "
-                    "pointer starting with /domain, /resource_value or /si",
-                )
-            return
-        for key, item in value.items():
-            _check_sources(problems, f"{pointer}/{_escape(key)}", where, item, f"{rel}/{_escape(key)}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_sources(problems, f"{pointer}/{index}", where, item, f"{rel}/{index}")
+            else:
+                seen[name] = index
+        if isinstance(item.get("properties"), dict):
+            parts = ["components", index, "properties"]
+            _check_json_value(problems, parts, where, item["properties"], "properties")
+            _check_sources(problems, parts, where, item["properties"])
 
 
 def parse_spec(data: dict, origin: str = "spec", *, _lines: dict | None = None) -> Spec:
     """Validate parsed spec data and build a Spec; raise ValidationError listing every problem."""
-    problems = _Problems(origin, _lines)
-    if not isinstance(data, dict):
-        problems.add("", f'a spec must be an object with a "components" list, not {_kind(data)}')
-        problems.raise_if_any()
-
-    _unknown_keys(problems, "", "top level: ", data, TOP_KEYS)
-
-    workspace = _parse_section(problems, data, "workspace", WORKSPACE_KEYS, _check_workspace)
-    change_set = _parse_section(problems, data, "change_set", CHANGE_SET_KEYS, _check_change_set)
-
-    pipelines = data.get("pipelines", [])
-    if not isinstance(pipelines, list):
-        problems.add("/pipelines", f'"pipelines" must be a list, not {_kind(pipelines)}')
-        pipelines = []
-    else:
-        _check_json_value(problems, "/pipelines", "", pipelines, "pipelines")
-
-    components = []
-    if "components" not in data:
-        problems.add(
-            "",
-            '"components" is missing: a spec lists its components as '
-            '{"components": [{"name": ..., "schema": ..., "properties": {...}}]}',
-        )
-    elif not isinstance(data["components"], list):
-        problems.add("/components", f'"components" must be a list, not {_kind(data["components"])}')
-    else:
-        seen = {}
-        for index, item in enumerate(data["components"]):
-            component = _parse_component(problems, index, item, seen)
-            if component is not None:
-                components.append(component)
-
+    problems = _Problems(origin, _lines, data)
+    _check_schema(problems, data)
+    if isinstance(data, dict):
+        _check_values(problems, data)
     problems.raise_if_any()
     return Spec(
-        components=components,
-        workspace=workspace,
-        change_set=change_set,
-        pipelines=copy.deepcopy(pipelines),
+        components=[_component(item) for item in data["components"]],
+        workspace=_section(data, "workspace", WORKSPACE_KEYS),
+        change_set=_section(data, "change_set", CHANGE_SET_KEYS),
+        pipelines=copy.deepcopy(data.get("pipelines", [])),
     )
 
 
-def _parse_section(problems, data, key, allowed, check):
-    if key not in data or data[key] is None:
-        return None
-    section = data[key]
-    if not isinstance(section, dict):
-        problems.add(f"/{key}", f'"{key}" must be an object, not {_kind(section)}')
-        return None
-    _unknown_keys(problems, f"/{key}", f"{key}: ", section, allowed)
-    check(problems, section)
-    return {k: copy.deepcopy(section[k]) for k in allowed if k in section}
+def _section(data, key, keys):
+    return None if data.get(key) is None else _ordered(data[key], keys)
 
 
-def _check_workspace(problems, ws):
-    for key in ("name", "slug", "region"):
-        if key in ws and (not isinstance(ws[key], str) or not ws[key].strip()):
-            problems.add(f"/workspace/{key}", f'workspace: "{key}" must be a non-empty string')
-    for key, limit in (("name", 200), ("slug", 100)):
-        if isinstance(ws.get(key), str) and len(ws[key]) > limit:
-            problems.add(f"/workspace/{key}", f'workspace: "{key}" is longer than {limit} characters')
-    if isinstance(ws.get("slug"), str) and ws["slug"].strip() and not SLUG.match(ws["slug"]):
-        problems.add(
-            "/workspace/slug",
-            f'workspace: slug "{ws["slug"]}" may hold only letters, digits, "-" and "_"',
-        )
-    if isinstance(ws.get("region"), str) and ws["region"].strip() and not REGION.match(ws["region"]):
-        problems.add(
-            "/workspace/region", f'workspace: region "{ws["region"]}" is not an AWS region like us-east-1'
-        )
-    if "approvals_required" in ws:
-        value = ws["approvals_required"]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            problems.add(
-                "/workspace/approvals_required",
-                f'workspace: "approvals_required" must be a whole number, 0 or more, not {value!r}',
-            )
-
-
-def _check_change_set(problems, cs):
-    for key in CHANGE_SET_KEYS:
-        if key in cs and not isinstance(cs[key], str):
-            problems.add(f"/change_set/{key}", f'change_set: "{key}" must be a string, not {_kind(cs[key])}')
-    if isinstance(cs.get("name"), str) and not cs["name"].strip():
-        problems.add("/change_set/name", 'change_set: "name" must not be empty')
-
-
-def _parse_component(problems, index, item, seen):
-    pointer = f"/components/{index}"
-    label = f"component #{index + 1}"
-    if not isinstance(item, dict):
-        problems.add(pointer, f"{label} must be an object with a name, not {_kind(item)}")
-        return None
-
-    name = item.get("name")
-    if "name" not in item or name is None:
-        problems.add(pointer, f'{label} has no "name"')
-        name = None
-    elif not isinstance(name, str) or not name.strip():
-        problems.add(f"{pointer}/name", f'{label}: "name" must be a non-empty string, not {name!r}')
-        name = None
-    else:
-        label = f'{label} ("{name}")'
-        if name != name.strip():
-            problems.add(f"{pointer}/name", f"{label}: the name has spaces at its start or end")
-        if len(name) > MAX_NAME:
-            problems.add(f"{pointer}/name", f"{label}: the name is longer than {MAX_NAME} characters")
-        if name in seen:
-            problems.add(
-                f"{pointer}/name", f"{label}: duplicate name, component #{seen[name] + 1} has it already"
-            )
-        else:
-            seen[name] = index
-    where = f"{label}: "
-
-    _unknown_keys(problems, pointer, where, item, COMPONENT_KEYS)
-
-    ok = True
-    flags = {}
-    for flag in ("delete", "replace"):
-        value = item.get(flag, False)
-        if not isinstance(value, bool):
-            problems.add(f"{pointer}/{flag}", f'{where}"{flag}" must be true or false, not {value!r}')
-            ok = False
-            value = False
-        flags[flag] = value
-
-    schema = item.get("schema")
-    if schema is not None:
-        if not isinstance(schema, str) or not TYPE_NAME.match(schema):
-            problems.add(
-                f"{pointer}/schema",
-                f'{where}"schema" {schema!r} is not a type name like AWS::EC2::VPC or Portal::StringTemplate',
-            )
-            ok = False
-
-    has_properties = "properties" in item and item["properties"] is not None
-    properties = item.get("properties")
-    if has_properties:
-        if not isinstance(properties, dict):
-            problems.add(
-                f"{pointer}/properties", f'{where}"properties" must be an object, not {_kind(properties)}'
-            )
-            ok = False
-        else:
-            _check_json_value(problems, f"{pointer}/properties", where, properties, "properties")
-            _check_sources(problems, f"{pointer}/properties", where, properties)
-
-    if flags["delete"]:
-        given = [k for k in ("schema", "properties") if k in item]
-        if given:
-            listed = " and ".join(f'"{k}"' for k in given)
-            problems.add(
-                pointer,
-                f'{where}"delete": true cannot go with {listed}: a deleted component keeps no '
-                "properties; remove one or the other",
-            )
-            ok = False
-        if flags["replace"]:
-            problems.add(
-                pointer,
-                f'{where}"delete": true cannot go with "replace": true: replace deletes and recreates, '
-                "delete only deletes",
-            )
-            ok = False
-    elif schema is None and "schema" not in item:
-        if has_properties:
-            problems.add(
-                pointer,
-                f'{where}"schema" is missing: a component with properties needs its type, '
-                'e.g. "schema": "AWS::EC2::VPC"',
-            )
-            ok = False
-        elif not flags["replace"]:
-            problems.add(
-                pointer,
-                f'{where}says nothing to do: give "schema" and "properties", "delete": true '
-                'or "replace": true',
-            )
-            ok = False
-
-    if not ok or name is None:
-        return None
+def _component(item):
     return ComponentSpec(
-        name=name,
-        schema=schema,
-        properties=copy.deepcopy(properties) if has_properties else None,
-        delete=flags["delete"],
-        replace=flags["replace"],
+        name=item["name"],
+        schema=item.get("schema"),
+        properties=copy.deepcopy(item.get("properties")),
+        delete=item.get("delete", False),
+        replace=item.get("replace", False),
     )
 
 

@@ -10,6 +10,7 @@ import json
 import re
 
 from .errors import ValidationError
+from .subscriptions import is_subscription
 
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 PLACEHOLDER = re.compile(r"\{\{\s*(" + NAME + r")\s*\}\}")
@@ -22,12 +23,8 @@ def placeholders(template):
     return list(dict.fromkeys(m.group(1) for m in PLACEHOLDER.finditer(template)))
 
 
-def _is_subscription(value):
-    return isinstance(value, dict) and len(value) == 1 and "$source" in value
-
-
 def _text(name, value):
-    if _is_subscription(value):
+    if is_subscription(value):
         raise ValidationError(f"variable {name} is a subscription that has not resolved yet")
     if isinstance(value, str):
         return value

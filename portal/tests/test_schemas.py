@@ -13,7 +13,7 @@ from portal.schemas import (
     search_types,
     type_names,
     validate_properties,
-    write_only_paths,
+    write_only_for,
 )
 
 
@@ -112,9 +112,9 @@ def test_it_exposes_registry_metadata_as_pointers_relative_to_the_properties():
     assert set(group.read_only) == {"/GroupId", "/Id"}
 
 
-def test_it_returns_write_only_paths_with_stars_for_list_items():
-    assert write_only_paths("AWS::EC2::SecurityGroup") == ["/SecurityGroupIngress/*/SourceSecurityGroupName"]
-    assert "/MasterUserPassword" in write_only_paths("AWS::RDS::DBInstance")
+def test_it_returns_write_only_for_with_stars_for_list_items():
+    assert write_only_for("AWS::EC2::SecurityGroup") == ["/SecurityGroupIngress/*/SourceSecurityGroupName"]
+    assert "/MasterUserPassword" in write_only_for("AWS::RDS::DBInstance")
 
 
 # --------------------------------------------------------------------------- validation

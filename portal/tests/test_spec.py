@@ -4,9 +4,11 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+from jsonschema import Draft202012Validator
 
 from portal.errors import ValidationError
-from portal.spec import ComponentSpec, Spec, dump_spec, dumps_spec, load_spec, parse_spec
+from portal.spec import SCHEMA, ComponentSpec, Spec, dump_spec, dumps_spec, load_spec, parse_spec
 
 VPC = {"name": "vpc", "schema": "AWS::EC2::VPC", "properties": {"CidrBlock": "10.0.0.0/16"}}
 SUBNET = {
@@ -395,11 +397,11 @@ def test_yaml_values_that_are_not_json_are_refused():
 @pytest.mark.parametrize(
     "value, said",
     [
-        ({"$source": {"component": "vpc", "path": "/resource_value/VpcId"}, "x": 1}, 'not with "x"'),
+        ({"$source": {"component": "vpc", "path": "/resource_value/VpcId"}, "x": 1}, "remove x"),
         ({"$source": "vpc"}, "must read"),
         ({"$source": {"component": "vpc"}}, "must read"),
         ({"$source": {"component": "", "path": "/domain/X"}}, "must be a name"),
-        ({"$source": {"component": "vpc", "path": "resource_value/VpcId"}}, "must be a JSON pointer"),
+        ({"$source": {"component": "vpc", "path": "resource_value/VpcId"}}, "not a JSON pointer"),
         ({"$source": {"component": "vpc", "path": "/outputs/VpcId"}}, "/domain, /resource_value or /si"),
     ],
 )
@@ -489,3 +491,21 @@ def test_the_example_workspace_round_trips():
     path = Path(__file__).resolve().parents[2] / "examples" / "tonys-chips" / "workspace.yaml"
     spec = load_spec(path)
     assert load_spec(dumps_spec(spec, "yaml")) == spec
+
+
+# --- The schema ---------------------------------------------------------------------------
+
+
+def test_the_schema_in_docs_is_the_one_the_portal_validates_with():
+    root = Path(__file__).resolve().parents[2]
+    assert (root / "docs" / "spec.schema.json").resolve() == (root / "portal" / "spec.schema.json").resolve()
+    assert json.loads((root / "docs" / "spec.schema.json").read_text(encoding="utf-8")) == SCHEMA
+    Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_a_plain_json_schema_validator_accepts_the_examples_and_refuses_a_bad_spec():
+    root = Path(__file__).resolve().parents[2] / "examples" / "tonys-chips"
+    validator = Draft202012Validator(SCHEMA)
+    for path in sorted(root.glob("*.yaml")):
+        assert list(validator.iter_errors(yaml.safe_load(path.read_text(encoding="utf-8")))) == [], path
+    assert not validator.is_valid({"components": [{"name": "old", "delete": True, "replace": True}]})
