@@ -21,6 +21,7 @@ from .models import (
     EntryOp,
     Subscription,
 )
+from .schemas import write_only_for
 from .secrets import mask, mask_at
 
 OPEN_STATUSES = [
