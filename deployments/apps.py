@@ -6,4 +6,5 @@ class DeploymentsConfig(AppConfig):
     verbose_name = "Deployments and build logs"
 
     def ready(self):
-        from . import hooks  # noqa: F401  (registers the apply listener)
+        # hooks: the apply listener; tasks: registered here, as workers.jobs sends them by name.
+        from . import hooks, tasks  # noqa: F401

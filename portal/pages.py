@@ -89,7 +89,7 @@ def role_of(user, workspace):
 
 
 def heartbeat_state():
-    from workers.reaper import last_heartbeat
+    from workers.jobs import last_heartbeat
 
     stale_after = settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS
     last = last_heartbeat()

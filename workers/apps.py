@@ -5,4 +5,5 @@ class WorkersConfig(AppConfig):
     name = "workers"
 
     def ready(self):
-        from . import signals  # noqa: F401
+        # signals: heartbeats; tasks: registered here, as jobs.enqueue sends them by name.
+        from . import signals, tasks  # noqa: F401
