@@ -474,22 +474,22 @@ def reap(now=None):
 
     Beat runs it every 30 s (deployments.tasks.reap)."""
     now = now or timezone.now()
-    dead, failed_stages = jobs.reap_dead(
+    requeued_stages, failed_stages = jobs.reap_dead(
         StageRun, since="heartbeat_at", max_attempts=settings.PORTAL_STAGE_MAX_ATTEMPTS, now=now
     )
     for stage in failed_stages:
         write_log(stage.run_id, f"{stage.name} failed: {stage.error}", "error", stage_id=stage.pk)
         _enqueue_advance(stage.run_id)
-    for stage in dead:
+    for stage in requeued_stages:
         write_log(
             stage.run_id,
             f"{stage.name}: worker {stage.worker} stopped answering; resuming on another worker",
             "warning",
             stage_id=stage.pk,
         )
-    for stage in dead + jobs.resend_lost(StageRun, now):
+    for stage in requeued_stages + jobs.resend_lost(StageRun, now):
         _enqueue_stage(stage)
-    requeued = [f"#{stage.run_id} {stage.name}" for stage in dead]
+    requeued = [f"#{stage.run_id} {stage.name}" for stage in requeued_stages]
     failed = [f"#{stage.run_id} {stage.name}" for stage in failed_stages]
     expired = []
     for stage in StageRun.objects.filter(status=StageStatus.WAITING, deadline__lt=now):
