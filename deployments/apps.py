@@ -8,7 +8,8 @@ class DeploymentsConfig(AppConfig):
     def ready(self):
         from portal import registry
 
-        from . import hooks  # noqa: F401  (registers the apply listener)
+        # hooks: the apply listener; tasks: registered here, as workers.jobs sends them by name.
+        from . import hooks, tasks  # noqa: F401
         from .pipelines import component_from_spec
 
         registry.register_spec_sugar("pipelines", component_from_spec)

@@ -13,6 +13,8 @@ from portal import audit
 from portal.errors import PortalError
 from workers.hooks import on_run_finished
 
+from . import buildlogs, pipelines, runs
+
 log = logging.getLogger(__name__)
 
 
@@ -20,8 +22,6 @@ log = logging.getLogger(__name__)
 def after_apply(run):
     if run.kind != "apply":
         return
-    from . import buildlogs, pipelines, runs
-
     try:
         with transaction.atomic():
             buildlogs.for_apply(run)

@@ -12,17 +12,7 @@ from django.conf import settings
 from django.db import models
 
 from portal.models import ChangeSet, Workspace
-
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued"  # behind another run of the same pipeline
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINISHED = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
+from workers.models import FINISHED, RunStatus
 
 
 class StageStatus(models.TextChoices):

@@ -6,7 +6,8 @@ Rows are written before anything is enqueued, and every step is a conditional up
 (`filter(status=OLD).update(status=NEW)`), so a duplicate message, two dispatchers or a
 worker killed half way cannot run a stage twice or leave a run stuck: a stage whose
 worker stopped beating is put back in the queue (it resumes from its saved progress) or,
-after MAX_ATTEMPTS, failed with the reason in words (`reap`).
+after PORTAL_STAGE_MAX_ATTEMPTS, failed with the reason in words (`reap`). Claiming,
+heartbeats and reaping are those of every background job (workers/jobs.py).
 
 Stage code runs in autocommit, never inside `transaction.atomic`: each log line is its
 own short transaction and the run page sees it at once, and no transaction stays open
@@ -14,23 +15,22 @@ while a stage waits on AWS.
 """
 
 import logging
-import os
-import socket
 import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from portal import audit
 from portal.access import require_role
-from portal.errors import ConflictError, PortalError
+from portal.errors import ConflictError, ValidationError
 from portal.models import Role, Workspace
 from portal.secrets import mask
+from workers import jobs, pipeline_steps
+from workers.aws import AwsTarget, Clients
 
-from . import pipelines
+from . import buildlogs, pipelines
 from .masking import masked_text, secret_values
 from .models import (
     IN_FLIGHT,
@@ -44,18 +44,7 @@ from .models import (
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = int(os.environ.get("PORTAL_STAGE_MAX_ATTEMPTS", "3"))
-BEAT_EVERY = float(os.environ.get("PORTAL_STAGE_BEAT_SECONDS", "1"))
 GATE = "approval_gate"
-
-
-def worker_name():
-    """hostname:pid, as workers.apply names workers (their heartbeats say who is alive)."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _stale_seconds():
-    return settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS
 
 
 # --- Log lines -----------------------------------------------------------------------------------
@@ -76,24 +65,21 @@ def write_log(run_id, message, level="info", stage_id=None, known=()):
 
 
 def _enqueue_advance(run_id):
-    from .tasks import advance_run
-
-    transaction.on_commit(lambda: advance_run.delay(run_id))
+    jobs.enqueue("deployments.tasks.advance_run", run_id)
 
 
 def _enqueue_stage(stage):
-    from .tasks import run_stage
-
     # The stage bounds itself by its deadline; the Celery limits are the backstop.
-    limits = {"soft_time_limit": stage.timeout_s + 60, "time_limit": stage.timeout_s + 120}
-    stage_id = stage.pk
-    transaction.on_commit(lambda: run_stage.apply_async((stage_id,), **limits))
+    jobs.enqueue(
+        "deployments.tasks.run_stage",
+        stage.pk,
+        soft_time_limit=stage.timeout_s + 60,
+        time_limit=stage.timeout_s + 120,
+    )
 
 
 def _enqueue_rollback(run_id):
-    from .tasks import roll_back
-
-    transaction.on_commit(lambda: roll_back.delay(run_id))
+    jobs.enqueue("deployments.tasks.roll_back", run_id)
 
 
 # --- Asking for a run ----------------------------------------------------------------------------
@@ -236,8 +222,6 @@ def _finish(run, stages, status, error=""):
         write_log(run.pk, f"deployment #{run.pk} failed: {run.error}", "error")
     try:
         with transaction.atomic():
-            from . import buildlogs
-
             buildlogs.for_deployment(run)
     except Exception:  # the build log must not undo the run's bookkeeping
         log.exception("build log of deployment #%s failed", run.pk)
@@ -276,8 +260,6 @@ class StageContext:
 
     def clients(self, service):
         if self._clients is None:
-            from workers.aws import AwsTarget, Clients
-
             self._clients = Clients(AwsTarget.for_workspace(self.stage.run.workspace))
         return self._clients(service)
 
@@ -288,7 +270,7 @@ class StageContext:
         StageRun.objects.filter(pk=self.stage.pk).update(result=self.result, heartbeat_at=timezone.now())
 
     def beat(self):
-        if time.monotonic() - self._last_beat >= BEAT_EVERY:
+        if time.monotonic() - self._last_beat >= settings.PORTAL_STAGE_BEAT_SECONDS:
             self._last_beat = time.monotonic()
             StageRun.objects.filter(pk=self.stage.pk).update(heartbeat_at=timezone.now())
 
@@ -298,17 +280,8 @@ class StageContext:
 
 def execute_stage(stage_id, worker=None):
     """Claim and run one stage; safe to call twice for the same id. Returns the stage."""
-    from workers import pipeline_steps
-
     now = timezone.now()
-    claimed = StageRun.objects.filter(pk=stage_id, status=StageStatus.QUEUED).update(
-        status=StageStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        worker=worker or worker_name(),
-        heartbeat_at=now,
-        error="",
-    )
-    if not claimed:
+    if not jobs.claim(StageRun, stage_id, worker, heartbeat_at=now):
         return None
     stage = StageRun.objects.select_related("run__workspace").get(pk=stage_id)
     fields = []
@@ -382,8 +355,6 @@ def decide_gate(stage, user, approve, comment=""):
             )
         comment = (comment or "").strip()
         if not approve and not comment:
-            from portal.errors import ValidationError
-
             raise ValidationError("Say why you stop the deployment (a comment is required to reject).")
         now = timezone.now()
         StageRun.objects.filter(pk=stage.pk, status=StageStatus.WAITING).update(
@@ -449,8 +420,6 @@ class RunContext(StageContext):
 
     def clients(self, service):
         if self._clients is None:
-            from workers.aws import AwsTarget, Clients
-
             self._clients = Clients(AwsTarget.for_workspace(self.run.workspace))
         return self._clients(service)
 
@@ -464,10 +433,10 @@ class RunContext(StageContext):
 
 
 def execute_rollback(run_id, worker=None):
-    from workers import pipeline_steps
-
     claimed = PipelineRun.objects.filter(pk=run_id, rollback_status=RollbackStatus.QUEUED).update(
-        rollback_status=RollbackStatus.RUNNING, worker=worker or worker_name(), heartbeat_at=timezone.now()
+        rollback_status=RollbackStatus.RUNNING,
+        worker=worker or jobs.worker_name(),
+        heartbeat_at=timezone.now(),
     )
     if not claimed:
         return None
@@ -503,44 +472,26 @@ def reap(now=None):
     """Requeue or fail stages whose worker died, fail approval gates nobody decided in time,
     re-send lost messages and nudge runs whose next step was lost. Returns a summary.
 
-    Called by the beat-scheduled reaper (workers.reaper) every 30 s."""
-    from workers.reaper import live_workers
-
+    Beat runs it every 30 s (deployments.tasks.reap)."""
     now = now or timezone.now()
-    alive = live_workers(now)
-    grace = now - timedelta(seconds=_stale_seconds())
-    lost = now - timedelta(seconds=_stale_seconds() * 3)
-    requeued, failed, expired = [], [], []
-    dead = StageRun.objects.filter(status=StageStatus.RUNNING, heartbeat_at__lt=grace).exclude(
-        worker__in=alive
+    requeued_stages, failed_stages = jobs.reap_dead(
+        StageRun, since="heartbeat_at", max_attempts=settings.PORTAL_STAGE_MAX_ATTEMPTS, now=now
     )
-    for stage in dead.select_related("run"):
-        with transaction.atomic():
-            if stage.attempts >= MAX_ATTEMPTS:
-                error = f"its worker died {stage.attempts} times while running it ({stage.worker} last)"
-                if StageRun.objects.filter(pk=stage.pk, status=StageStatus.RUNNING).update(
-                    status=StageStatus.FAILED, finished_at=now, error=error
-                ):
-                    failed.append(f"#{stage.run_id} {stage.name}")
-                    write_log(stage.run_id, f"{stage.name} failed: {error}", "error", stage_id=stage.pk)
-                    _enqueue_advance(stage.run_id)
-            elif StageRun.objects.filter(pk=stage.pk, status=StageStatus.RUNNING).update(
-                status=StageStatus.QUEUED,
-                queued_at=now,
-                error=f"requeued: worker {stage.worker} stopped answering",
-            ):
-                requeued.append(f"#{stage.run_id} {stage.name}")
-                write_log(
-                    stage.run_id,
-                    f"{stage.name}: worker {stage.worker} stopped answering; resuming on another worker",
-                    "warning",
-                    stage_id=stage.pk,
-                )
-                _enqueue_stage(stage)
-    for stage in StageRun.objects.filter(status=StageStatus.QUEUED, queued_at__lt=lost):
-        with transaction.atomic():
-            if StageRun.objects.filter(pk=stage.pk, status=StageStatus.QUEUED).update(queued_at=now):
-                _enqueue_stage(stage)
+    for stage in failed_stages:
+        write_log(stage.run_id, f"{stage.name} failed: {stage.error}", "error", stage_id=stage.pk)
+        _enqueue_advance(stage.run_id)
+    for stage in requeued_stages:
+        write_log(
+            stage.run_id,
+            f"{stage.name}: worker {stage.worker} stopped answering; resuming on another worker",
+            "warning",
+            stage_id=stage.pk,
+        )
+    for stage in requeued_stages + jobs.resend_lost(StageRun, now):
+        _enqueue_stage(stage)
+    requeued = [f"#{stage.run_id} {stage.name}" for stage in requeued_stages]
+    failed = [f"#{stage.run_id} {stage.name}" for stage in failed_stages]
+    expired = []
     for stage in StageRun.objects.filter(status=StageStatus.WAITING, deadline__lt=now):
         with transaction.atomic():
             error = f"no approver decided within {stage.timeout_s} s"
@@ -551,8 +502,8 @@ def reap(now=None):
                 write_log(stage.run_id, f"{stage.name} failed: {error}", "error", stage_id=stage.pk)
                 _enqueue_advance(stage.run_id)
     stuck_rollbacks = PipelineRun.objects.filter(
-        rollback_status=RollbackStatus.RUNNING, heartbeat_at__lt=grace
-    ).exclude(worker__in=alive)
+        rollback_status=RollbackStatus.RUNNING, heartbeat_at__lt=jobs.dead_before(now)
+    ).exclude(worker__in=jobs.live_workers(now))
     for run in stuck_rollbacks:
         with transaction.atomic():
             if PipelineRun.objects.filter(pk=run.pk, rollback_status=RollbackStatus.RUNNING).update(
@@ -561,7 +512,7 @@ def reap(now=None):
                 requeued.append(f"#{run.pk} rollback")
                 _enqueue_rollback(run.pk)
     for run_id in PipelineRun.objects.filter(
-        rollback_status=RollbackStatus.QUEUED, heartbeat_at__lt=lost
+        rollback_status=RollbackStatus.QUEUED, heartbeat_at__lt=jobs.lost_before(now)
     ).values_list("pk", flat=True):
         with transaction.atomic():
             PipelineRun.objects.filter(pk=run_id).update(heartbeat_at=now)
@@ -638,21 +589,16 @@ def run_text(r):
 
 
 def wait_for_run(run, timeout=3600, poll=0.5, progress=None):
-    deadline = time.monotonic() + timeout
+    """Wait for the deployment to finish; `progress(line)` hears each new line of its log."""
     last_line = 0
-    while True:
-        run = PipelineRun.objects.get(pk=run.pk)
-        if progress:
-            for line in run.log_lines.filter(pk__gt=last_line).order_by("id"):
-                last_line = line.pk
-                progress(f"{line.at:%H:%M:%S} {line.message}")
-        if run.is_finished:
-            return run
-        if time.monotonic() > deadline:
-            raise PortalError(
-                f"Deployment #{run.pk} is still {run.status} after {timeout:.0f} s; it goes on in the workers."
-            )
-        time.sleep(poll)
+
+    def report(run):
+        nonlocal last_line
+        for line in run.log_lines.filter(pk__gt=last_line).order_by("id"):
+            last_line = line.pk
+            progress(f"{line.at:%H:%M:%S} {line.message}")
+
+    return jobs.wait(PipelineRun, run.pk, "Deployment", timeout, poll, report if progress else None)
 
 
 def active_stage(run):

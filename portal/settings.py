@@ -165,3 +165,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Background runs
+# How often a worker writes its heartbeat, and a running stage its own.
+PORTAL_HEARTBEAT_SECONDS = float(os.environ.get("PORTAL_HEARTBEAT_SECONDS", "10"))
+PORTAL_STAGE_BEAT_SECONDS = float(os.environ.get("PORTAL_STAGE_BEAT_SECONDS", "1"))
+# How many times an action or a stage is started before the reaper stops requeueing it.
+PORTAL_ACTION_MAX_ATTEMPTS = envint("PORTAL_ACTION_MAX_ATTEMPTS", 3)
+PORTAL_STAGE_MAX_ATTEMPTS = envint("PORTAL_STAGE_MAX_ATTEMPTS", 3)
+PORTAL_REFRESH_EVERY_SECONDS = float(os.environ.get("PORTAL_REFRESH_EVERY_SECONDS", "900"))

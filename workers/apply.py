@@ -7,45 +7,36 @@ action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call i
 """
 
 import logging
-import os
-import socket
 from copy import deepcopy
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from portal import audit, changesets, graph, pointers
+from portal import approvals, audit, changesets, graph, pointers
 from portal.access import require_role
 from portal.errors import ConflictError, PortalError, ValidationError
 from portal.models import ChangeSet, ChangeSetStatus, Component, ResourceStatus, Role, Workspace
 from portal.plan import plan_actions
+from portal.schemas import write_only_for
 from portal.secrets import mask, mask_text
 
+from . import hooks, jobs
 from .aws import AwsTarget, Clients
 from .models import DONE, Action, ActionStatus, ApplyRun, RunStatus
 from .providers.base import ProviderError, ResourceMissing, provider_for
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = int(os.environ.get("PORTAL_ACTION_MAX_ATTEMPTS", "3"))
+
+def enqueue_action(action_id):
+    """Have a worker execute the action once the transaction commits."""
+    jobs.enqueue("workers.tasks.execute_action", action_id)
 
 
-def worker_name():
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def _enqueue_action(action_id):
-    from .tasks import execute_action
-
-    transaction.on_commit(lambda: execute_action.delay(action_id))
-
-
-def _enqueue_start(workspace_id):
-    from .tasks import start_next_run
-
-    transaction.on_commit(lambda: start_next_run.delay(workspace_id))
+def enqueue_start(workspace_id):
+    """Have a worker start the workspace's next queued run once the transaction commits."""
+    jobs.enqueue("workers.tasks.start_next_run", workspace_id)
 
 
 # --- Asking for an apply -------------------------------------------------------------------
@@ -53,8 +44,6 @@ def _enqueue_start(workspace_id):
 
 def apply_blockers(change_set, plan=None):
     """Why this change set cannot be applied now, in words ([] when it can)."""
-    from portal import approvals
-
     blockers = []
     if change_set.merged_version is not None or change_set.status in (
         ChangeSetStatus.APPLYING,
@@ -98,7 +87,7 @@ def request_apply(change_set, user):
             before={"status": before},
             after={"status": cs.status, "run": run.pk, "actions": len(plan.actions)},
         )
-        _enqueue_start(cs.workspace_id)
+        enqueue_start(cs.workspace_id)
     return run
 
 
@@ -138,7 +127,7 @@ def start_next(workspace_id):
             _merge_for_run(run)
         except PortalError as exc:
             _fail_run_before_start(run, exc.message)
-            _enqueue_start(ws.pk)
+            enqueue_start(ws.pk)
             return run
         run.status, run.started_at = RunStatus.RUNNING, timezone.now()
         run.save(update_fields=["status", "started_at"])
@@ -261,7 +250,7 @@ def dispatch(run_id):
                 status=ActionStatus.QUEUED, queued_at=timezone.now()
             )
             for pk in ready:
-                _enqueue_action(pk)
+                enqueue_action(pk)
             status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in set(ready)})
         if all(st in DONE for st in status.values()):
             _finish(run, list(run.actions.all()))
@@ -290,10 +279,8 @@ def _finish(run, actions):
             "error": run.error or None,
         },
     )
-    from . import hooks
-
     hooks.run_finished(run)
-    _enqueue_start(run.workspace_id)
+    enqueue_start(run.workspace_id)
 
 
 # --- Executing one action ------------------------------------------------------------------
@@ -301,15 +288,7 @@ def _finish(run, actions):
 
 def execute(action_id, worker=None):
     """Claim and run one action; safe to call twice for the same id."""
-    now = timezone.now()
-    claimed = Action.objects.filter(pk=action_id, status=ActionStatus.QUEUED).update(
-        status=ActionStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        worker=worker or worker_name(),
-        started_at=now,
-        error="",
-    )
-    if not claimed:
+    if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
         return None
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
     try:
@@ -441,8 +420,6 @@ class Performer:
         graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
 
     def _write_only(self):
-        from portal.changesets import write_only_for
-
         return write_only_for(self.action.schema)
 
     def _create(self, token=None):
@@ -591,18 +568,16 @@ def cancel_action(action, user):
 
 def offer_replacement(action, user):
     """A change set that replaces the component whose in-place update AWS refused."""
-    from portal.changesets import create_change_set, upsert_component
-
     with transaction.atomic():
         ws = action.run.workspace
         name = action.component_name
         problem = f"AWS refused to update {name} in place: {action.error}"
-        cs = create_change_set(
+        cs = changesets.create_change_set(
             ws,
             user,
             f"replace-{name}",
             problem=problem,
             solution=f"Delete and recreate {name} with the new configuration.",
         )
-        upsert_component(cs, user, name, replace=True)
+        changesets.upsert_component(cs, user, name, replace=True)
     return cs

@@ -7,7 +7,8 @@ class WorkersConfig(AppConfig):
     def ready(self):
         from portal import registry
 
-        from . import signals  # noqa: F401
+        # signals: heartbeats; tasks: registered here, as jobs.enqueue sends them by name.
+        from . import signals, tasks  # noqa: F401
         from .providers.base import has_provider
 
         registry.register_types(has_provider)

@@ -8,11 +8,16 @@ from portal.models import ChangeSet, Workspace
 
 
 class RunStatus(models.TextChoices):
-    QUEUED = "queued"  # waiting for the workspace's apply lock
+    """The statuses of every background run, apply or deployment (see workers/jobs.py)."""
+
+    QUEUED = "queued"  # waiting for its turn: the workspace's apply lock, the pipeline's last run
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+
+FINISHED = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED}
 
 
 class ApplyRun(models.Model):
@@ -40,7 +45,7 @@ class ApplyRun(models.Model):
 
     @property
     def is_finished(self):
-        return self.status in (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+        return self.status in FINISHED
 
     def runs_ahead(self):
         """How many runs of the workspace go before this queued one; None when not queued."""

@@ -10,8 +10,8 @@ from portal.access import role_of
 from portal.plan import plan_actions
 
 from .apply import apply_blockers
+from .jobs import last_heartbeat
 from .models import Action, ApplyRun, RunStatus
-from .reaper import last_heartbeat
 
 QUEUE_STATUSES = ["queued", "running", "failed"]
 HISTORY_LIMIT = 50

@@ -1,7 +1,6 @@
 """Reading apply runs for people and scripts: a JSON-able summary and waiting for the end."""
 
-import time
-
+from . import jobs
 from .models import ApplyRun
 
 
@@ -44,21 +43,13 @@ def run_text(r):
 
 
 def wait_for_run(run, timeout=3600, poll=0.5, progress=None):
-    deadline = time.monotonic() + timeout
+    """Wait for the apply to finish; `progress(line)` hears each action's status changes."""
     seen = {}
-    while True:
-        run = ApplyRun.objects.get(pk=run.pk)
-        if progress:
-            for key, status in run.actions.values_list("key", "status"):
-                if seen.get(key) != status:
-                    seen[key] = status
-                    progress(f"{status:9} {key}")
-        if run.is_finished:
-            return run
-        if time.monotonic() > deadline:
-            from portal.errors import PortalError
 
-            raise PortalError(
-                f"Apply #{run.pk} is still {run.status} after {timeout:.0f} s; it goes on in the workers."
-            )
-        time.sleep(poll)
+    def report(run):
+        for key, status in run.actions.values_list("key", "status"):
+            if seen.get(key) != status:
+                seen[key] = status
+                progress(f"{status:9} {key}")
+
+    return jobs.wait(ApplyRun, run.pk, "Apply", timeout, poll, report if progress else None)

@@ -1,16 +1,15 @@
-"""Every Celery process that runs tasks writes a heartbeat (see workers/reaper.py)."""
+"""Every Celery process that runs tasks writes a heartbeat (see workers/jobs.py)."""
+
+import os
 
 from celery.signals import worker_process_init, worker_ready
+
+from .jobs import start_heartbeat_thread, worker_name
 
 _started = set()
 
 
 def _start():
-    import os
-
-    from .apply import worker_name
-    from .reaper import start_heartbeat_thread
-
     if os.getpid() not in _started:
         _started.add(os.getpid())
         start_heartbeat_thread(worker_name())

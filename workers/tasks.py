@@ -4,7 +4,9 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 
-from . import apply, reaper
+from portal.models import Workspace
+
+from . import apply, reaper, refresh
 
 
 @shared_task(
@@ -27,22 +29,16 @@ def start_next_run(workspace_id):
 
 @shared_task(soft_time_limit=120, time_limit=150)
 def reap():
-    """Applies and deployment runs that a dead worker left behind."""
-    from deployments.runs import reap as reap_deployments
-
-    return {"applies": reaper.reap(), "deployments": reap_deployments()}
+    """Applies that a dead worker left behind (deployments.tasks.reap does deployment runs)."""
+    return reaper.reap()
 
 
 @shared_task(acks_late=True, soft_time_limit=1800, time_limit=1900)
 def refresh_workspace(workspace_id, user_id=None):
-    from . import refresh
-
     return refresh.refresh_workspace(workspace_id, user_id)
 
 
 @shared_task(soft_time_limit=60, time_limit=90)
 def refresh_all():
-    from portal.models import Workspace
-
     for ws_id in Workspace.objects.values_list("pk", flat=True):
         refresh_workspace.delay(ws_id)

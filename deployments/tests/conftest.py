@@ -45,11 +45,11 @@ def mallory(users):
 
 
 @pytest.fixture(autouse=True)
-def _fast_polls(monkeypatch):
+def _fast_polls(monkeypatch, settings):
     from workers.providers import common
 
     monkeypatch.setattr(common, "POLL_SECONDS", 0.0)
-    monkeypatch.setattr("deployments.runs.BEAT_EVERY", 0.0)
+    settings.PORTAL_STAGE_BEAT_SECONDS = 0.0
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def celery_worker_thread(transactional_db, local_aws, live_server, private_broke
     from django.db import connections
 
     from portal.celery import app
-    from workers import reaper
+    from workers import jobs
 
     # The worker process's heartbeat thread never stops; this test writes one beat itself.
     monkeypatch.setattr("workers.signals._start", lambda: None)
@@ -125,7 +125,7 @@ def celery_worker_thread(transactional_db, local_aws, live_server, private_broke
         with start_worker(
             app, pool="threads", concurrency=1 if share else 4, perform_ping_check=False, shutdown_timeout=30
         ):
-            reaper.beat("browser-test-worker")
+            jobs.beat("browser-test-worker")
             yield app
     finally:
         if share:

@@ -1,0 +1,152 @@
+"""Background jobs, the one way applies (workers/apply.py) and deployment runs
+(deployments/runs.py) run their work.
+
+A job row (an apply's action, a deployment's stage) is written before anything is sent;
+its message goes out when the transaction commits (`enqueue`). A worker takes the row with
+a conditional update (`claim`), so a duplicate message or two workers cannot run it twice.
+Each worker process writes a heartbeat under its name (`worker_name`), and the reaper
+(`reap_dead`, `resend_lost`) puts back in the queue what a worker that stopped beating left
+running, or fails it after too many attempts. `wait` follows a run until it finishes.
+
+A job row has `status`, `attempts`, `worker`, `error`, `queued_at` and `finished_at`; its
+statuses (ActionStatus, StageStatus) name the states claim and reap move it between with
+the values of the one run vocabulary, `workers.models.RunStatus`.
+"""
+
+import logging
+import os
+import socket
+import threading
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portal.celery import app
+from portal.errors import PortalError
+
+from .models import RunStatus, WorkerHeartbeat
+
+log = logging.getLogger(__name__)
+
+
+def worker_name():
+    """hostname:pid, written on the rows a worker claims and in its heartbeat."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def enqueue(task, *args, **options):
+    """Send the Celery task named `task` when the transaction commits (rows first, then
+    messages). By name, so that the code a task calls need not import the task module."""
+    transaction.on_commit(lambda: app.signature(task).apply_async(args, **options))
+
+
+def claim(model, pk, worker=None, **fields):
+    """queued -> running for one row, counting the attempt; true for one claimer only."""
+    return bool(
+        model.objects.filter(pk=pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.RUNNING,
+            attempts=F("attempts") + 1,
+            worker=worker or worker_name(),
+            error="",
+            **fields,
+        )
+    )
+
+
+# --- Heartbeats ------------------------------------------------------------------------------------
+
+
+def beat(name):
+    WorkerHeartbeat.objects.update_or_create(name=name, defaults={"last_seen": timezone.now()})
+
+
+def start_heartbeat_thread(name):
+    def loop():
+        while True:
+            try:
+                close_old_connections()
+                beat(name)
+            except Exception:  # the database may be briefly away; try again next beat
+                log.warning("heartbeat failed", exc_info=True)
+            time.sleep(settings.PORTAL_HEARTBEAT_SECONDS)
+
+    thread = threading.Thread(target=loop, name="portal-heartbeat", daemon=True)
+    thread.start()
+    return thread
+
+
+def dead_before(now):
+    """A worker whose last heartbeat is older than this is taken for dead."""
+    return now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS)
+
+
+def lost_before(now):
+    """A message queued before this had time to arrive three times over: the broker lost it."""
+    return now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS * 3)
+
+
+def live_workers(now=None):
+    stale = dead_before(now or timezone.now())
+    return set(WorkerHeartbeat.objects.filter(last_seen__gte=stale).values_list("name", flat=True))
+
+
+def last_heartbeat():
+    return WorkerHeartbeat.objects.order_by("-last_seen").values_list("last_seen", flat=True).first()
+
+
+# --- Reaping -----------------------------------------------------------------------------------------
+
+
+def reap_dead(model, since, max_attempts, now):
+    """Rows left running by a worker that stopped beating, with `since` (the field that
+    says when the worker last showed life on the row) older than the stale limit: put back
+    in the queue, or failed once they used `max_attempts`. Returns (requeued, failed), the
+    rows with their new `error`; the caller sends them on."""
+    requeued, failed = [], []
+    running = model.objects.filter(status=RunStatus.RUNNING)
+    for row in running.filter(**{f"{since}__lt": dead_before(now)}).exclude(worker__in=live_workers(now)):
+        if row.attempts >= max_attempts:
+            row.error = f"its worker died {row.attempts} times while running it ({row.worker} last)"
+            if running.filter(pk=row.pk).update(status=RunStatus.FAILED, finished_at=now, error=row.error):
+                failed.append(row)
+        else:
+            row.error = f"requeued: worker {row.worker} stopped answering"
+            if running.filter(pk=row.pk).update(status=RunStatus.QUEUED, queued_at=now, error=row.error):
+                requeued.append(row)
+    return requeued, failed
+
+
+def resend_lost(model, now):
+    """Queued rows whose message was lost (the broker restarted): their `queued_at` is
+    renewed and they are returned to be sent again; claiming is conditional, so a message
+    that was only late does no harm."""
+    queued = model.objects.filter(status=RunStatus.QUEUED)
+    return [
+        row
+        for row in queued.filter(queued_at__lt=lost_before(now))
+        if queued.filter(pk=row.pk).update(queued_at=now)
+    ]
+
+
+# --- Waiting -----------------------------------------------------------------------------------------
+
+
+def wait(model, pk, what, timeout, poll, report=None):
+    """Read the run every `poll` seconds until it is finished and return it; `report(run)`
+    is called on each read. Raises after `timeout` seconds (the run goes on)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run = model.objects.get(pk=pk)
+        if report:
+            report(run)
+        if run.is_finished:
+            return run
+        if time.monotonic() > deadline:
+            raise PortalError(
+                f"{what} #{run.pk} is still {run.status} after {timeout:.0f} s; it goes on in the workers."
+            )
+        time.sleep(poll)

@@ -1,0 +1,160 @@
+"""The background-job mechanisms that applies and deployment runs share (workers/jobs.py),
+on real rows: claiming, reaping a dead worker's work, re-sending lost messages, waiting."""
+
+import threading
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from portal.errors import PortalError
+from workers import jobs
+from workers.models import Action, ActionStatus, ApplyRun, RunStatus
+
+
+@pytest.fixture
+def run(workspace):
+    return ApplyRun.objects.create(workspace=workspace, kind="refresh", status=RunStatus.RUNNING)
+
+
+def action(run, key, **fields):
+    fields.setdefault("status", ActionStatus.QUEUED)
+    return Action.objects.create(
+        run=run,
+        key=key,
+        kind="refresh",
+        component_name=key,
+        component_id=uuid.uuid4(),
+        schema="AWS::Logs::LogGroup",
+        **fields,
+    )
+
+
+def in_threads(n, fn):
+    """fn(i) in n threads started together, each on its own database connection."""
+    barrier, results = threading.Barrier(n), [None] * n
+
+    def target(i):
+        try:
+            barrier.wait()
+            results[i] = fn(i)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    return results
+
+
+@pytest.mark.django_db(transaction=True)
+def test_only_one_of_two_workers_claims_a_queued_row(run):
+    queued = action(run, "refresh:logs")
+
+    won = in_threads(2, lambda i: jobs.claim(Action, queued.pk, f"host-{i}:1", started_at=timezone.now()))
+
+    assert sorted(won) == [False, True]
+    queued.refresh_from_db()
+    assert queued.status == ActionStatus.RUNNING and queued.attempts == 1
+    assert queued.worker == f"host-{won.index(True)}:1"
+
+
+def test_a_row_that_is_not_queued_is_not_claimed(run):
+    done = action(run, "refresh:logs", status=ActionStatus.SUCCEEDED)
+
+    assert jobs.claim(Action, done.pk, "host:1") is False
+    done.refresh_from_db()
+    assert done.status == ActionStatus.SUCCEEDED and done.attempts == 0 and done.worker == ""
+
+
+def test_a_dead_workers_row_is_requeued_and_a_live_workers_row_is_left_alone(run, settings):
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 1)
+    jobs.beat("alive:1")
+    orphan = action(run, "a", status=ActionStatus.RUNNING, worker="dead:1", attempts=1, started_at=long_ago)
+    busy = action(run, "b", status=ActionStatus.RUNNING, worker="alive:1", attempts=1, started_at=long_ago)
+
+    requeued, failed = jobs.reap_dead(Action, since="started_at", max_attempts=3, now=now)
+
+    assert [r.pk for r in requeued] == [orphan.pk] and failed == []
+    orphan.refresh_from_db()
+    assert orphan.status == ActionStatus.QUEUED and orphan.queued_at == now
+    assert orphan.error == "requeued: worker dead:1 stopped answering"
+    busy.refresh_from_db()
+    assert busy.status == ActionStatus.RUNNING
+
+
+def test_a_row_whose_worker_died_too_often_fails_with_the_reason(run, settings):
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 1)
+    orphan = action(run, "a", status=ActionStatus.RUNNING, worker="dead:7", attempts=3, started_at=long_ago)
+
+    requeued, failed = jobs.reap_dead(Action, since="started_at", max_attempts=3, now=now)
+
+    assert requeued == [] and [r.pk for r in failed] == [orphan.pk]
+    orphan.refresh_from_db()
+    assert orphan.status == ActionStatus.FAILED and orphan.finished_at == now
+    assert orphan.error == "its worker died 3 times while running it (dead:7 last)"
+
+
+def test_a_row_claimed_just_now_is_not_reaped_even_if_its_worker_is_unknown(run):
+    action(run, "a", status=ActionStatus.RUNNING, worker="new:1", attempts=1, started_at=timezone.now())
+
+    assert jobs.reap_dead(Action, since="started_at", max_attempts=3, now=timezone.now()) == ([], [])
+
+
+def test_a_queued_row_whose_message_was_lost_is_sent_again(run, settings):
+    now = timezone.now()
+    lost = action(
+        run, "a", queued_at=now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS * 4)
+    )
+    action(run, "b", queued_at=now)
+
+    assert [r.pk for r in jobs.resend_lost(Action, now)] == [lost.pk]
+    lost.refresh_from_db()
+    assert lost.queued_at == now
+
+
+def test_a_message_goes_out_only_when_the_transaction_commits(
+    workspace, eager_celery, django_capture_on_commit_callbacks
+):
+    queued = ApplyRun.objects.create(workspace=workspace, kind="refresh")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.enqueue("workers.tasks.start_next_run", workspace.pk)
+        queued.refresh_from_db()
+        assert queued.status == RunStatus.QUEUED
+
+    queued.refresh_from_db()
+    assert queued.status == RunStatus.SUCCEEDED  # started, and finished: it has nothing to do
+
+
+@pytest.mark.django_db(transaction=True)
+def test_wait_returns_the_run_once_another_process_finishes_it(run):
+    def finish_soon():
+        time.sleep(0.3)
+        ApplyRun.objects.filter(pk=run.pk).update(status=RunStatus.SUCCEEDED)
+        connection.close()
+
+    seen = []
+    finisher = threading.Thread(target=finish_soon)
+    finisher.start()
+    finished = jobs.wait(
+        ApplyRun, run.pk, "Apply", timeout=30, poll=0.05, report=lambda r: seen.append(r.status)
+    )
+    finisher.join()
+
+    assert finished.status == RunStatus.SUCCEEDED and finished.is_finished
+    assert seen[0] == RunStatus.RUNNING and seen[-1] == RunStatus.SUCCEEDED
+
+
+def test_wait_gives_up_after_its_timeout_and_says_the_run_goes_on(run):
+    with pytest.raises(PortalError) as raised:
+        jobs.wait(ApplyRun, run.pk, "Apply", timeout=0.2, poll=0.05)
+
+    assert raised.value.message == f"Apply #{run.pk} is still running after 0 s; it goes on in the workers."
