@@ -434,23 +434,14 @@ class ComponentDiff:
     after: dict = field(default=None, repr=False)
 
     def as_dict(self, masked=True):
-        from .secrets import mask_at, mask_changes
+        from .secrets import mask_changes, masked_conflict
 
         changes = [c.as_dict() for c in self.changes]
         conflicts = self.conflicts
         if masked:
             write_only = write_only_for(self.schema)
             changes = mask_changes(changes, write_only, self.before, self.after)
-            conflicts = [
-                {
-                    **c,
-                    **{
-                        k: mask_at(c.get(k), "" if c["path"] == "/" else c["path"], write_only)
-                        for k in ("base", "head", "mine")
-                    },
-                }
-                for c in conflicts
-            ]
+            conflicts = [masked_conflict(c, write_only) for c in conflicts]
         return {
             "name": self.name,
             "schema": self.schema,
