@@ -24,7 +24,6 @@ renders one).
 import uuid
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from portal import audit, jsondiff
@@ -599,27 +598,6 @@ def build_log_for(user, log_id, slug=None):
     if log is None or (slug is not None and log.workspace.slug != slug):
         raise NotFound(f"No build log {log_id}.")
     return log
-
-
-def search(queryset, *, workspace="", status="", component="", author="", q="", date_from=None, date_to=None):
-    """Filter build logs as the history page and `buildlog list` do."""
-    if workspace:
-        queryset = queryset.filter(workspace__slug=workspace)
-    if status:
-        queryset = queryset.filter(status=status)
-    if component:
-        queryset = queryset.filter(component_rows__name__icontains=component.strip())
-    if author:
-        queryset = queryset.filter(
-            Q(author__username=author.strip()) | Q(change_sets__author__username=author.strip())
-        )
-    if date_from:
-        queryset = queryset.filter(date__date__gte=date_from)
-    if date_to:
-        queryset = queryset.filter(date__date__lte=date_to)
-    for word in (q or "").lower().split():
-        queryset = queryset.filter(search_text__icontains=word)
-    return queryset.distinct()
 
 
 def for_component(component):

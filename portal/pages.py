@@ -63,18 +63,13 @@ def heartbeat_state():
     return {"last": last, "stale": stale, "stale_seconds": stale_after}
 
 
-def components(workspace, name="", schema="", status=""):
+def components(workspace):
     """HEAD components for the tables, without their (large) JSON documents."""
-    rows = Component.objects.filter(workspace=workspace).only(
-        "id", "name", "schema", "resource_status", "resource_id", "drift", "pending", "updated_at"
+    return (
+        Component.objects.filter(workspace=workspace)
+        .only("id", "name", "schema", "resource_status", "resource_id", "drift", "pending", "updated_at")
+        .order_by("name")
     )
-    if name:
-        rows = rows.filter(name__icontains=name)
-    if schema:
-        rows = rows.filter(schema=schema)
-    if status:
-        rows = rows.filter(resource_status=status)
-    return rows.order_by("name")
 
 
 def component_types(workspace):
@@ -403,16 +398,10 @@ def component_page(workspace, name, cs=None):
 # --- Audit ------------------------------------------------------------------------------------
 
 
-def audit_events(workspace, change_set=None, verb="", actor="", target=""):
+def audit_events(workspace, change_set=None):
     rows = AuditEvent.objects.filter(workspace=workspace).select_related("actor", "change_set")
     if change_set is not None:
         rows = rows.filter(change_set=change_set)
-    if verb:
-        rows = rows.filter(verb=verb)
-    if actor:
-        rows = rows.filter(actor__username=actor)
-    if target:
-        rows = rows.filter(target__icontains=target)
     return rows.order_by("-created_at", "-id")
 
 
