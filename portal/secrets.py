@@ -6,8 +6,8 @@ its name) looks like a secret, or when the component's schema marks its path wri
 Free text is masked for passwords in URLs, `NAME=value` pairs whose name looks like a
 secret, and the raw values (`secret_values`) the documents behind it hold.
 
-Every function here runs in time linear in its input: the patterns are atomic, and each
-starts only where a match can begin, so a long string cannot make them backtrack.
+The text patterns run in time linear in their input: they are atomic, and each starts only
+where a match can begin, so no string can make them backtrack.
 """
 
 import logging
