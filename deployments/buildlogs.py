@@ -24,7 +24,6 @@ renders one).
 import uuid
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from portal import audit, jsondiff
@@ -32,8 +31,8 @@ from portal.access import require_role, workspaces_for
 from portal.errors import NotFound, ValidationError
 from portal.models import ChangeSet, EntryOp, Role
 from portal.schemas import write_only_for
+from portal.secrets import mask, mask_text, masked_change, secret_values
 
-from .masking import mask_document, masked_change, masked_text, secret_values
 from .models import BuildLog, BuildLogComponent, BuildLogKind, BuildLogStatus, PipelineRun, RunStatus
 
 OPS = ("created", "updated", "replaced", "deleted")
@@ -73,7 +72,7 @@ def _physical_id(action):
 def _outcome(action, known):
     if action is None:
         return {"status": "not applied", "words": "not applied yet"}
-    error = masked_text(action.error, known)
+    error = mask_text(action.error, known)
     words = {
         "succeeded": f"{KIND_TO_OP.get(action.kind, action.kind + 'd')} in AWS",
         "failed": f"failed: {error}",
@@ -95,7 +94,7 @@ def _action_row(action, known):
         "status": action.status,
         "attempts": action.attempts,
         "reason": action.reason,
-        "error": masked_text(action.error, known),
+        "error": mask_text(action.error, known),
         "duration_s": action.duration_s,
         "finished_at": action.finished_at.isoformat() if action.finished_at else None,
     }
@@ -119,15 +118,15 @@ def _phase(cs, apply_runs, known):
         item = {"name": e.name, "schema": e.schema, "reason": last.reason if last else ""}
         if e.op == EntryOp.ADD:
             op = "created"
-            item["properties"] = mask_document(e.properties or {}, wo)
+            item["properties"] = mask(e.properties or {}, wo)
         elif e.op == EntryOp.DELETE:
             op = "deleted"
-            item["properties"] = mask_document(e.base_properties or {}, wo)
+            item["properties"] = mask(e.base_properties or {}, wo)
         else:
             replaced = e.replace or any(a.kind == "replace" for a in acts)
             op = "replaced" if replaced else "updated"
             base, new = e.base_properties or {}, e.properties or {}
-            item["changes"] = [masked_change(c, base, new, wo) for c in jsondiff.changes(base, new)]
+            item["changes"] = [masked_change(c, wo, base, new) for c in jsondiff.changes(base, new)]
             if replaced and not item["reason"]:
                 item["reason"] = "marked for replacement"
         item["op"] = op
@@ -152,8 +151,8 @@ def _phase(cs, apply_runs, known):
         items.sort(key=lambda i: (i.get("follows", False), i["name"]))
     info = _change_set_info(cs)
     info["problem"], info["solution"] = (
-        masked_text(info["problem"], known),
-        masked_text(info["solution"], known),
+        mask_text(info["problem"], known),
+        mask_text(info["solution"], known),
     )
     return {
         "change_set": info,
@@ -164,7 +163,7 @@ def _phase(cs, apply_runs, known):
                 "requested_by": r.requested_by.username if r.requested_by_id else None,
                 "started_at": r.started_at.isoformat() if r.started_at else None,
                 "finished_at": r.finished_at.isoformat() if r.finished_at else None,
-                "error": masked_text(r.error, known),
+                "error": mask_text(r.error, known),
             }
             for r in apply_runs
         ],
@@ -190,11 +189,11 @@ def _deployment(run, known):
                 "duration_s": s.duration_s,
                 "started_at": s.started_at.isoformat() if s.started_at else None,
                 "finished_at": s.finished_at.isoformat() if s.finished_at else None,
-                "summary": masked_text(outcome.get("summary", ""), known),
-                "error": masked_text(s.error, known),
+                "summary": mask_text(outcome.get("summary", ""), known),
+                "error": mask_text(s.error, known),
                 "decided_by": s.decided_by.username if s.decided_by_id else None,
                 "exit_codes": (s.result or {}).get("exit_codes"),
-                "stopped_reason": masked_text((s.result or {}).get("stopped_reason", ""), known),
+                "stopped_reason": mask_text((s.result or {}).get("stopped_reason", ""), known),
             }
         )
     return {
@@ -209,7 +208,7 @@ def _deployment(run, known):
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "duration_s": run.duration_s,
-        "error": masked_text(run.error, known),
+        "error": mask_text(run.error, known),
         "rollback": (
             {
                 "status": run.rollback_status,
@@ -217,7 +216,7 @@ def _deployment(run, known):
                     k: v.get("task_definition")
                     for k, v in ((run.rollback or {}).get("services") or {}).items()
                 },
-                "error": masked_text((run.rollback or {}).get("error", ""), known),
+                "error": mask_text((run.rollback or {}).get("error", ""), known),
             }
             if run.rollback_status
             else None
@@ -385,7 +384,7 @@ def _scrub(value, known):
     if isinstance(value, list):
         return [_scrub(v, known) for v in value]
     if isinstance(value, str) and known:
-        return masked_text(value, known) if any(k in value for k in known) else value
+        return mask_text(value, known) if any(k in value for k in known) else value
     return value
 
 
@@ -599,27 +598,6 @@ def build_log_for(user, log_id, slug=None):
     if log is None or (slug is not None and log.workspace.slug != slug):
         raise NotFound(f"No build log {log_id}.")
     return log
-
-
-def search(queryset, *, workspace="", status="", component="", author="", q="", date_from=None, date_to=None):
-    """Filter build logs as the history page and `buildlog list` do."""
-    if workspace:
-        queryset = queryset.filter(workspace__slug=workspace)
-    if status:
-        queryset = queryset.filter(status=status)
-    if component:
-        queryset = queryset.filter(component_rows__name__icontains=component.strip())
-    if author:
-        queryset = queryset.filter(
-            Q(author__username=author.strip()) | Q(change_sets__author__username=author.strip())
-        )
-    if date_from:
-        queryset = queryset.filter(date__date__gte=date_from)
-    if date_to:
-        queryset = queryset.filter(date__date__lte=date_to)
-    for word in (q or "").lower().split():
-        queryset = queryset.filter(search_text__icontains=word)
-    return queryset.distinct()
 
 
 def for_component(component):

@@ -26,12 +26,11 @@ from portal import audit
 from portal.access import require_role
 from portal.errors import ConflictError, ValidationError
 from portal.models import Role, Workspace
-from portal.secrets import mask
+from portal.secrets import mask, mask_text, secret_values
 from workers import jobs, pipeline_steps
 from workers.aws import AwsTarget, Clients
 
 from . import buildlogs, pipelines
-from .masking import masked_text, secret_values
 from .models import (
     IN_FLIGHT,
     LogLine,
@@ -57,7 +56,7 @@ def write_log(run_id, message, level="info", stage_id=None, known=()):
         stage_id=stage_id,
         at=timezone.now(),
         level=level,
-        message=masked_text(message, known)[:4000],
+        message=mask_text(message, known)[:4000],
     )
 
 
@@ -202,7 +201,7 @@ def _finish(run, stages, status, error=""):
     run.stages.filter(status__in=[StageStatus.PENDING, StageStatus.QUEUED]).update(
         status=StageStatus.SKIPPED, finished_at=now
     )
-    run.status, run.finished_at, run.error = status, now, masked_text(error, _known(run))[:4000]
+    run.status, run.finished_at, run.error = status, now, mask_text(error, _known(run))[:4000]
     run.save(update_fields=["status", "finished_at", "error"])
     ok = status == RunStatus.SUCCEEDED
     audit.record(
@@ -307,14 +306,14 @@ def execute_stage(stage_id, worker=None):
     try:
         outcome = pipeline_steps.run_stage(stage.kind, ctx, stage.parameters)
     except pipeline_steps.StageFailed as exc:
-        _end_stage(stage, StageStatus.FAILED, result=ctx.result, error=masked_text(exc.message, ctx.known))
+        _end_stage(stage, StageStatus.FAILED, result=ctx.result, error=mask_text(exc.message, ctx.known))
     except Exception as exc:  # a stage must end failed, never stuck running
         if type(exc).__name__ == "SoftTimeLimitExceeded":
             message = f"the worker's time limit ran out after {stage.timeout_s + 60} s"
         else:
             log.exception("stage %s of deployment #%s failed", stage.name, stage.run_id)
             message = f"{type(exc).__name__}: {exc}"
-        _end_stage(stage, StageStatus.FAILED, result=ctx.result, error=masked_text(message, ctx.known))
+        _end_stage(stage, StageStatus.FAILED, result=ctx.result, error=mask_text(message, ctx.known))
     else:
         ctx.result["outcome"] = outcome
         _end_stage(stage, StageStatus.SUCCEEDED, result=ctx.result)
@@ -452,7 +451,7 @@ def execute_rollback(run_id, worker=None):
     failed = [s for s, r in results.items() if r.get("error")]
     status = RollbackStatus.FAILED if (error or failed) else RollbackStatus.DONE
     PipelineRun.objects.filter(pk=run_id, rollback_status=RollbackStatus.RUNNING).update(
-        rollback_status=status, rollback={"services": results, "error": masked_text(error, ctx.known)}
+        rollback_status=status, rollback={"services": results, "error": mask_text(error, ctx.known)}
     )
     audit.record(
         "deployment.rolled_back" if status == RollbackStatus.DONE else "deployment.rollback_failed",

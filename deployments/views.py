@@ -2,7 +2,6 @@
 membership (anyone outside the workspace gets a 404) and calls one domain function."""
 
 import json
-from datetime import date
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -16,7 +15,8 @@ from portal.models import ChangeSet, ChangeSetStatus, Role
 from portal.views.common import get_change_set, perform
 
 from . import asl, buildlogs, markdown, pipelines, runs
-from .models import BuildLogStatus, PipelineRun, StageRun
+from .filters import BuildLogFilter
+from .models import PipelineRun, StageRun
 
 LOG_LINES_SHOWN = 500
 
@@ -166,25 +166,6 @@ def stage_reject(request, slug, run_id, stage_id):
 # --- Build logs ----------------------------------------------------------------------------------
 
 
-def _date_param(value):
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
-def _filters(request):
-    get = request.GET
-    return {
-        "status": get.get("status", "").strip(),
-        "component": get.get("component", "").strip(),
-        "author": get.get("author", "").strip(),
-        "q": get.get("q", "").strip(),
-        "date_from": _date_param(get.get("from", "").strip()),
-        "date_to": _date_param(get.get("to", "").strip()),
-    }
-
-
 def _page(request, queryset):
     return Paginator(queryset, 30).get_page(request.GET.get("page"))
 
@@ -192,24 +173,16 @@ def _page(request, queryset):
 @login_required
 def buildlog_history(request):
     """Build logs across the user's workspaces."""
-    filters = _filters(request)
-    workspace = request.GET.get("workspace", "").strip()
-    logs = buildlogs.search(buildlogs.visible_to(request.user), workspace=workspace, **filters)
-    context = {
-        "logs": _page(request, logs),
-        "filters": filters,
-        "workspace_filter": workspace,
-        "workspaces": workspaces_for(request.user),
-        "statuses": BuildLogStatus.choices,
-    }
-    return render(request, "deployments/buildlogs.html", context)
+    filters = BuildLogFilter(request.GET, buildlogs.visible_to(request.user), workspaces_for(request.user))
+    return render(
+        request, "deployments/buildlogs.html", {"logs": _page(request, filters.qs), "filters": filters}
+    )
 
 
 @login_required
 def buildlog_list(request, slug):
     workspace = _workspace(request, slug)
-    filters = _filters(request)
-    logs = buildlogs.search(buildlogs.visible_to(request.user).filter(workspace=workspace), **filters)
+    filters = BuildLogFilter(request.GET, buildlogs.visible_to(request.user).filter(workspace=workspace))
     role = role_of(request.user, workspace)
     change_sets = []
     if role.is_editor:
@@ -222,9 +195,8 @@ def buildlog_list(request, slug):
     context = {
         "workspace": workspace,
         "role": role,
-        "logs": _page(request, logs),
+        "logs": _page(request, filters.qs),
         "filters": filters,
-        "statuses": BuildLogStatus.choices,
         "change_sets": change_sets,
     }
     return render(request, "deployments/buildlogs.html", context)

@@ -27,7 +27,7 @@ from .models import (
 )
 from .plan import dangling_subscriptions
 from .schemas import get_schema, write_only_for
-from .secrets import mask_at, mask_changes
+from .secrets import mask_changes, masked_conflict
 from .spec import ComponentSpec
 
 # --- Creating and abandoning ---------------------------------------------------------------
@@ -405,16 +405,7 @@ class ComponentDiff:
         if masked:
             write_only = write_only_for(self.schema)
             changes = mask_changes(changes, write_only, self.before, self.after)
-            conflicts = [
-                {
-                    **c,
-                    **{
-                        k: mask_at(c.get(k), "" if c["path"] == "/" else c["path"], write_only)
-                        for k in ("base", "head", "mine")
-                    },
-                }
-                for c in conflicts
-            ]
+            conflicts = [masked_conflict(c, write_only) for c in conflicts]
         return {
             "name": self.name,
             "schema": self.schema,

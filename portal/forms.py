@@ -7,7 +7,7 @@ import json
 from django import forms
 
 from . import graph, pointers
-from .models import ChangeSetStatus, ResourceStatus
+from .models import ChangeSetStatus
 
 SIMPLE_KINDS = ("string", "integer", "number", "boolean")
 PROP = "p__"  # prefix of the property fields
@@ -31,46 +31,10 @@ class DecisionForm(forms.Form):
     comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
-class ComponentFilterForm(forms.Form):
-    name = forms.CharField(
-        required=False, widget=forms.TextInput(attrs={"placeholder": "name contains…", "type": "search"})
-    )
-    type = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(required=False, choices=[("", "any status"), *ResourceStatus.choices])
-
-    def __init__(self, types, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["type"].choices = [("", "any type"), *((t, t) for t in types)]
-
-    def values(self):
-        if not self.is_valid():
-            return {"name": "", "schema": "", "status": ""}
-        data = self.cleaned_data
-        return {"name": data["name"].strip(), "schema": data["type"], "status": data["status"]}
-
-
 class ChangeSetFilterForm(forms.Form):
     status = forms.ChoiceField(
         required=False, choices=[("active", "Active"), ("", "All"), *ChangeSetStatus.choices]
     )
-
-
-class AuditFilterForm(forms.Form):
-    verb = forms.ChoiceField(required=False)
-    actor = forms.ChoiceField(required=False)
-    target = forms.CharField(
-        required=False, widget=forms.TextInput(attrs={"placeholder": "target contains…", "type": "search"})
-    )
-
-    def __init__(self, verbs, actors, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["verb"].choices = [("", "any verb"), *((v, v) for v in verbs)]
-        self.fields["actor"].choices = [("", "anyone"), *((a, a) for a in actors)]
-
-    def values(self):
-        if not self.is_valid():
-            return {"verb": "", "actor": "", "target": ""}
-        return {k: (self.cleaned_data.get(k) or "").strip() for k in ("verb", "actor", "target")}
 
 
 # --- The component editor ---------------------------------------------------------------------

@@ -1,16 +1,16 @@
 """What the pages show: the queries and the masking behind each page, kept out of the
 views so that the views stay short and the query count stays flat.
 
-Every value that reaches a template passes through `mask_at` (a value found at a path
-of a properties document) or `portal.secrets.mask` (a whole document), with the
-component type's write-only paths.
+Every value that reaches a template passes through `portal.secrets` (`mask` for a whole
+document, `mask_at` for a value found at a path of one, `masked_change` for a diff row),
+with the component type's write-only paths.
 """
 
 from types import SimpleNamespace
 
 from django.db.models import Count, Q
 
-from . import approvals, changesets, graph, jsondiff, lifecycle, pointers
+from . import approvals, changesets, graph, jsondiff, lifecycle
 from .access import role_of
 from .changesets import ComponentDiff
 from .models import (
@@ -22,7 +22,7 @@ from .models import (
     Subscription,
 )
 from .schemas import write_only_for
-from .secrets import mask, mask_at
+from .secrets import mask, mask_at, mask_event_data, masked_change, masked_conflict
 
 OPEN_STATUSES = [
     ChangeSetStatus.OPEN,
@@ -35,55 +35,16 @@ OPEN_STATUSES = [
 HISTORY_LIMIT = 50
 
 
-# --- Masking --------------------------------------------------------------------------------
-
-
-def _split(path):
-    try:
-        return pointers.split(path or "")
-    except ValueError:
-        return []
-
-
-def masked_properties(schema, properties):
-    return mask(properties or {}, write_only_for(schema)) if properties is not None else None
-
-
-def masked_change(change, schema, old_doc, new_doc):
-    wo = write_only_for(schema)
-    return {
-        "path": change.path or "/",
-        "op": change.op,
-        "old": mask_at(change.old, change.path, wo, old_doc),
-        "new": mask_at(change.new, change.path, wo, new_doc),
-    }
-
-
-def masked_conflict(conflict, schema, head_doc, mine_doc, base_doc):
-    wo, path = write_only_for(schema), conflict["path"] if conflict["path"] != "/" else ""
-    return {
-        **conflict,
-        "head": mask_at(conflict.get("head"), path, wo, head_doc),
-        "mine": mask_at(conflict.get("mine"), path, wo, mine_doc),
-        "base": mask_at(conflict.get("base"), path, wo, base_doc),
-    }
-
-
 # --- Workspace home ---------------------------------------------------------------------------
 
 
-def components(workspace, name="", schema="", status=""):
+def components(workspace):
     """HEAD components for the tables, without their (large) JSON documents."""
-    rows = Component.objects.filter(workspace=workspace).only(
-        "id", "name", "schema", "resource_status", "resource_id", "drift", "pending", "updated_at"
+    return (
+        Component.objects.filter(workspace=workspace)
+        .only("id", "name", "schema", "resource_status", "resource_id", "drift", "pending", "updated_at")
+        .order_by("name")
     )
-    if name:
-        rows = rows.filter(name__icontains=name)
-    if schema:
-        rows = rows.filter(schema=schema)
-    if status:
-        rows = rows.filter(resource_status=status)
-    return rows.order_by("name")
 
 
 def component_types(workspace):
@@ -155,15 +116,16 @@ def diff_rows(cs, entries, heads):
         else:
             old_doc = head.properties
         new_doc = {} if d.op == "deleted" else (entry.properties if entry else {})
+        wo = write_only_for(d.schema)
         out.append(
             {
                 "name": d.name,
                 "schema": d.schema,
                 "op": d.op,
                 "replace": d.replace,
-                "changes": [masked_change(c, d.schema, old_doc, new_doc) for c in d.changes],
+                "changes": [masked_change(c, wo, old_doc, new_doc) for c in d.changes],
                 "conflicts": [
-                    masked_conflict(c, d.schema, head.properties if head else None, new_doc, base)
+                    masked_conflict(c, wo, head.properties if head else None, new_doc, base)
                     for c in d.conflicts
                 ],
                 "entry_op": entry.op if entry else None,
@@ -189,7 +151,7 @@ def plan_rows(plan, entries, heads_by_name):
                 "downtime": a.downtime,
                 "waits_for": a.waits_for,
                 "local": a.local,
-                "changes": [masked_change(c, a.schema, old_doc, new_doc) for c in a.changes],
+                "changes": [masked_change(c, write_only_for(a.schema), old_doc, new_doc) for c in a.changes],
             }
         )
     return rows
@@ -343,16 +305,10 @@ def component_page(workspace, name, cs=None):
 # --- Audit ------------------------------------------------------------------------------------
 
 
-def audit_events(workspace, change_set=None, verb="", actor="", target=""):
+def audit_events(workspace, change_set=None):
     rows = AuditEvent.objects.filter(workspace=workspace).select_related("actor", "change_set")
     if change_set is not None:
         rows = rows.filter(change_set=change_set)
-    if verb:
-        rows = rows.filter(verb=verb)
-    if actor:
-        rows = rows.filter(actor__username=actor)
-    if target:
-        rows = rows.filter(target__icontains=target)
     return rows.order_by("-created_at", "-id")
 
 
@@ -387,19 +343,7 @@ def masked_events(events, workspace):
     for e in events:
         data = [d for d in (e.before, e.after) if isinstance(d, dict)]
         schema = next((d["schema"] for d in data if isinstance(d.get("schema"), str)), schemas.get(e.target))
-        e.masked_before = _mask_event_data(e.before, schema)
-        e.masked_after = _mask_event_data(e.after, schema)
+        wo = write_only_for(schema) if schema else []
+        e.masked_before, e.masked_after = mask_event_data(e.before, wo), mask_event_data(e.after, wo)
         out.append(e)
     return out
-
-
-def _mask_event_data(data, schema):
-    if data is None:
-        return None
-    wo = write_only_for(schema) if schema else []
-    if isinstance(data, dict) and isinstance(data.get("conflict"), dict):
-        c = data["conflict"]
-        path = c.get("path", "") if c.get("path") != "/" else ""
-        masked = {k: (mask_at(v, path, wo) if k in ("head", "mine", "base") else v) for k, v in c.items()}
-        return {**mask({k: v for k, v in data.items() if k != "conflict"}), "conflict": masked}
-    return mask(data, [f"/properties{p}" for p in wo])

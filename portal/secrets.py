@@ -1,8 +1,13 @@
 """Masking of secret values before they reach a page, a log line, an audit event or a
-build log.
+build log: the one place that decides what is shown.
 
 A value is secret when its key (or, for ECS-style `{"Name": ..., "Value": ...}` pairs,
 its name) looks like a secret, or when the component's schema marks its path writeOnly.
+Free text is masked for passwords in URLs, `NAME=value` pairs whose name looks like a
+secret, and the raw values (`secret_values`) the documents behind it hold.
+
+The text patterns run in time linear in their input: they are atomic, and each starts only
+where a match can begin, so no string can make them backtrack.
 """
 
 import logging
@@ -14,10 +19,16 @@ MASK = "••••••"
 SECRET_NAME = re.compile(
     r"(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_?KEY|ACCESS_?KEY|API_?KEY|CREDENTIAL)", re.IGNORECASE
 )
-# Values that look like credentials even without a telling key: AWS secret keys and
-# URLs with a password in them.
-URL_PASSWORD = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.-]*://[^:/@\s]+:)(?P<password>[^@\s]+)(?P<at>@)", re.IGNORECASE
+# A password in a URL: scheme://user:password@. A match lies inside one run of characters
+# without "@" or whitespace, and ends at the run's "@": URL_SEGMENT finds the runs that end
+# in "@" and contain "://" (it starts only where a run starts, and scans each run once),
+# URL_USER the leftmost scheme://user: in one. The scheme starts at the first letter of its
+# run of scheme characters.
+URL_SEGMENT = re.compile(r"(?<![^@\s])(?=[^@\s]*?://)[^@\s]*+@")
+URL_USER = re.compile(r"(?<![a-z0-9+.-])[0-9+.-]*+[a-z][a-z0-9+.-]*+://[^:/@\s]++:(?!@)", re.IGNORECASE)
+# NAME=value or NAME: value in free text, where NAME looks like a secret.
+SECRET_ASSIGNMENT = re.compile(
+    r"\b(?=[A-Z0-9_]*?(?:SECRET|PASSWORD|TOKEN))([A-Z0-9_]++)(\s*+[=:]\s*+)(\"?)([^\s\"',}]++)", re.IGNORECASE
 )
 
 
@@ -54,21 +65,27 @@ def mask(value, write_only=(), _path=""):
     if isinstance(value, list):
         return [mask(item, write_only, f"{_path}/{i}") for i, item in enumerate(value)]
     if isinstance(value, str):
-        return URL_PASSWORD.sub(lambda m: f"{m['scheme']}{MASK}{m['at']}", value)
+        return mask_url_passwords(value)
     return value
 
 
+def _mask_segment(match):
+    segment = match[0]
+    user = URL_USER.search(segment)
+    return segment if user is None else f"{segment[: user.end()]}{MASK}@"
+
+
+def mask_url_passwords(text):
+    return URL_SEGMENT.sub(_mask_segment, text) if "://" in text else text
+
+
 def mask_text(text, known_secrets=()):
-    """Mask secrets in free text (log lines, AWS error messages)."""
+    """Mask secrets in free text (log lines, AWS error messages); None gives ""."""
+    text = str(text or "")
     for secret in known_secrets:
         if secret and len(str(secret)) >= 4:
             text = text.replace(str(secret), MASK)
-    text = URL_PASSWORD.sub(lambda m: f"{m['scheme']}{MASK}{m['at']}", text)
-    return re.sub(
-        r"(?i)\b([A-Z0-9_]*(?:SECRET|PASSWORD|TOKEN)[A-Z0-9_]*)(\s*[=:]\s*)(\"?)([^\s\"',}]+)",
-        lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}",
-        text,
-    )
+    return SECRET_ASSIGNMENT.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}", mask_url_passwords(text))
 
 
 def mask_at(value, path, write_only=(), doc=None):
@@ -110,6 +127,59 @@ def mask_changes(changes, write_only=(), before=None, after=None):
         }
         for c in changes
     ]
+
+
+def masked_change(change, write_only=(), before=None, after=None):
+    """A jsondiff.Change as the diff tables and build logs show it: masked in the context
+    of its documents, the root's path as "/", and None for the side it lacks."""
+    return {
+        "path": change.path or "/",
+        "op": change.op,
+        "old": None if change.op == "added" else mask_at(change.old, change.path, write_only, before),
+        "new": None if change.op == "deleted" else mask_at(change.new, change.path, write_only, after),
+    }
+
+
+def masked_conflict(conflict, write_only=(), head=None, mine=None, base=None):
+    """A conflict {path, head, mine, base, ...} with each side masked at its path (in the
+    context of the document it came from, where known)."""
+    path = "" if conflict.get("path") == "/" else conflict.get("path", "")
+    docs = {"head": head, "mine": mine, "base": base}
+    return {
+        **conflict,
+        **{k: mask_at(conflict[k], path, write_only, doc) for k, doc in docs.items() if k in conflict},
+    }
+
+
+def mask_event_data(data, write_only=()):
+    """An audit event's before/after data: a component's properties, or a conflict whose
+    sides were recorded at their path (where a whole-document mask misses them)."""
+    if data is None:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("conflict"), dict):
+        rest = mask({k: v for k, v in data.items() if k != "conflict"})
+        return {**rest, "conflict": masked_conflict(data["conflict"], write_only)}
+    return mask(data, [f"/properties{p}" for p in write_only])
+
+
+def secret_values(document, write_only=()):
+    """The raw scalar values `mask` hides in `document` (strings of 4+ characters, longest
+    first), so that free text quoting them (an AWS error, a log line) can be masked too."""
+    found = set()
+
+    def walk(raw, masked):
+        if masked == MASK and raw != MASK and not isinstance(raw, dict | list):
+            if raw is not None and len(str(raw)) >= 4:
+                found.add(str(raw))
+        elif isinstance(raw, dict) and isinstance(masked, dict):
+            for key, value in raw.items():
+                walk(value, masked.get(key))
+        elif isinstance(raw, list) and isinstance(masked, list):
+            for a, b in zip(raw, masked, strict=False):
+                walk(a, b)
+
+    walk(document, mask(document, write_only))
+    return sorted(found, key=len, reverse=True)
 
 
 class MaskSecretsFilter(logging.Filter):

@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from deployments import buildlogs
+from deployments.filters import BuildLogFilter
 from deployments.models import BuildLog
 from portal import changesets
 from portal.models import AuditEvent, Membership, Role, Workspace
@@ -116,7 +117,7 @@ def test_editors_write_lessons_and_next_steps_and_it_is_audited(client, users, w
         "## Lessons Learned\n\nManaged passwords beat literals"
         in get(client, users[seat], "buildlog-md", workspace.slug, group_log.pk).content.decode()
     )
-    assert buildlogs.search(BuildLog.objects.all(), q="rotate master").get() == group_log
+    assert BuildLogFilter({"q": "rotate master"}, BuildLog.objects.all()).qs.get() == group_log
 
 
 def test_viewers_read_but_do_not_write(client, django_user_model, workspace, group_log):
@@ -195,3 +196,27 @@ def test_links_from_a_component_a_change_set_and_a_deployment(workspace, merged,
     assert "No build logs yet." in render_to_string(
         "deployments/_buildlog_links.html", {"build_logs": BuildLog.objects.none()}
     )
+
+
+def test_bad_filter_values_give_an_answer_not_a_500(client, alice, workspace, merged, group_log):
+    def titles(**params):
+        response = get(client, alice, "buildlogs", **params)
+        assert response.status_code == 200
+        return [log.title for log in response.context["logs"]], response.content.decode()
+
+    assert titles(status="sideways")[0] == []  # an unknown status finds nothing, as before
+    assert titles(workspace="nowhere")[0] == []
+    found, text = titles(**{"from": "last tuesday", "q": "database"})
+    assert found == ["Database for the api"]  # the date is left out, the words still apply
+    assert "from: Enter a valid date." in text
+    assert 'value="database"' in text  # the form shows what was asked
+
+
+def test_the_build_log_pager_keeps_the_filters(client, alice, workspace, merged):
+    for i in range(31):
+        buildlogs.create_group(workspace, [merged[0].pk], alice, f"Logs {i}")
+    response = get(client, alice, "buildlogs-workspace", workspace.slug, component="api-logs")
+    assert response.context["logs"].paginator.count == 31
+    assert "component=api-logs&amp;page=2" in response.content.decode()
+    second = get(client, alice, "buildlogs-workspace", workspace.slug, component="api-logs", page=2)
+    assert [log.title for log in second.context["logs"]] == ["Logs 0"]

@@ -74,3 +74,21 @@ def test_it_masks_a_secret_recorded_at_its_path(seat, shop, users):
     page = seat("editor").get(f"{BASE}/audit/?verb=conflict.resolved")
     assert SECRET not in page.content.decode()
     assert AuditEvent.objects.filter(verb="conflict.resolved").count() == 1
+
+
+def test_an_unknown_verb_or_actor_is_named_and_the_other_filters_still_apply(seat, change_set):
+    client = seat("editor")
+    page = client.get(f"{BASE}/audit/?verb=no.such.verb&actor=nobody&target=web")
+    assert page.status_code == 200
+    assert {e.target for e in page.context["events"]} == {"web-sg"}
+    text = page.content.decode()
+    assert "verb: Select a valid choice." in text and "actor: Select a valid choice." in text
+
+
+def test_the_pager_keeps_the_filters(seat, shop, users):
+    for i in range(60):
+        audit.record("test.event", actor=users["editor"], workspace=shop, target=f"t{i}")
+    page = seat("editor").get(f"{BASE}/audit/?verb=test.event&actor=bob")
+    text = page.content.decode()
+    assert page.context["events"].paginator.count == 60 and "· 60 events" in text
+    assert "verb=test.event&amp;actor=bob&amp;page=2" in text and "Older →" in text

@@ -116,3 +116,19 @@ def test_it_renders_the_component_list_in_a_flat_number_of_queries(
             assert client.get(f"/workspaces/big-{n}/components/").status_code == 200
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_the_component_filters_combine_and_a_bad_value_is_named_not_a_500(seat, shop):
+    client = seat("editor")
+
+    def names(query):
+        page = client.get(f"{BASE}/components/{query}")
+        assert page.status_code == 200
+        return [c.name for c in page.context["components"]], page.content.decode()
+
+    assert names("?name=%20D%20&type=AWS::RDS::DBInstance")[0] == ["db"]
+    assert names("?name=sg&status=ok")[0] == []
+    found, text = names("?name=sg&type=AWS::Nope::Nothing&status=sideways")
+    assert found == ["api-sg"]  # the name still filters; the bad type and status are ignored
+    assert "type: Select a valid choice." in text and "status: Select a valid choice." in text
+    assert '<option value="AWS::EC2::VPC" selected>' in names("?type=AWS::EC2::VPC")[1]  # the form keeps it

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import render
 
 from portal import pages
-from portal.forms import AuditFilterForm
+from portal.filters import AuditFilter
 
 from .common import get_change_set, get_workspace
 
@@ -13,11 +13,13 @@ PER_PAGE = 50
 
 
 def _audit_page(request, workspace, change_set=None):
-    filters = AuditFilterForm(
-        pages.audit_verbs(workspace), pages.audit_actors(workspace), request.GET or None
+    filters = AuditFilter(
+        request.GET or None,
+        pages.audit_events(workspace, change_set),
+        pages.audit_verbs(workspace),
+        pages.audit_actors(workspace),
     )
-    events = pages.audit_events(workspace, change_set, **filters.values())
-    page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(filters.qs, PER_PAGE).get_page(request.GET.get("page"))
     page.object_list = pages.masked_events(list(page.object_list), workspace)
     context = {"workspace": workspace, "cs": change_set, "filters": filters, "events": page}
     return render(request, "portal/audit.html", context)

@@ -7,7 +7,7 @@ from django.shortcuts import render
 
 from portal import pages
 from portal.access import role_of
-from portal.forms import ComponentFilterForm
+from portal.filters import ComponentFilter
 
 from .common import get_change_set, get_workspace
 
@@ -17,12 +17,13 @@ PER_PAGE = 100
 @login_required
 def component_list(request, slug):
     workspace = get_workspace(request, slug)
-    filters = ComponentFilterForm(pages.component_types(workspace), request.GET or None)
-    rows = pages.components(workspace, **filters.values())
+    filters = ComponentFilter(
+        request.GET or None, pages.components(workspace), pages.component_types(workspace)
+    )
     context = {
         "workspace": workspace,
         "filters": filters,
-        "components": Paginator(rows, PER_PAGE).get_page(request.GET.get("page")),
+        "components": Paginator(filters.qs, PER_PAGE).get_page(request.GET.get("page")),
         "full_list": True,
     }
     if request.htmx and request.htmx.target == "components":

@@ -6,7 +6,7 @@ from django.shortcuts import render
 
 from portal import pages
 from portal.access import role_of, workspaces_for
-from portal.forms import ComponentFilterForm
+from portal.filters import ComponentFilter
 
 from .common import get_workspace
 
@@ -21,8 +21,10 @@ def home(request):
 @login_required
 def workspace_home(request, slug):
     workspace = get_workspace(request, slug)
-    filters = ComponentFilterForm(pages.component_types(workspace), request.GET or None)
-    components = Paginator(pages.components(workspace, **filters.values()), HOME_COMPONENTS).get_page(1)
+    filters = ComponentFilter(
+        request.GET or None, pages.components(workspace), pages.component_types(workspace)
+    )
+    components = Paginator(filters.qs, HOME_COMPONENTS).get_page(1)
     context = {
         "workspace": workspace,
         "filters": filters,

@@ -3,6 +3,7 @@
 import json
 
 from deployments import buildlogs, markdown
+from deployments.filters import BuildLogFilter
 from deployments.models import BuildLog
 from portal import workspaces
 from portal.access import get_user
@@ -47,13 +48,10 @@ class Command(PortalCommand):
 
     def do_list(self, workspace, status, component, author, search, **_):
         ws = workspaces.get_workspace(workspace)
-        found = buildlogs.search(
+        found = BuildLogFilter(
+            {"status": status, "component": component, "author": author, "q": search},
             BuildLog.objects.filter(workspace=ws).select_related("workspace", "author"),
-            status=status,
-            component=component,
-            author=author,
-            q=search,
-        )
+        ).qs
         return [buildlogs.summary(log) for log in found[:200]]
 
     def text_list(self, rows):
