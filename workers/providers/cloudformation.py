@@ -262,6 +262,8 @@ class StackProvider(Provider):
         reject_unsupported(self.type_name, new, self.handled, self.read_only)
         # An earlier attempt's update may still be running: let it finish first.
         stack = self._settle(physical_id, new)
+        if stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED":
+            stack = self._continue_rollback(stack, new)  # AWS refuses updates until then
         if new.get("StackName") and new["StackName"] != stack["StackName"]:
             raise ProviderError(
                 "StackName cannot be changed on an existing stack; the stack must be replaced",
@@ -281,9 +283,34 @@ class StackProvider(Provider):
                 return self.read(physical_id)
             raise provider_error(exc) from exc
         stack = self._settle(physical_id, new)
+        if stack["StackStatus"] == "UPDATE_ROLLBACK_FAILED":
+            failure = self._failure(stack)
+            self._continue_rollback(stack, new)
+            raise ProviderError(
+                f"{failure.message}. The rollback was continued (ContinueUpdateRollback): the stack "
+                "is back on its previous template",
+                code=failure.code,
+            )
         if stack["StackStatus"] not in SETTLED_OK:
             raise self._failure(stack)
         return self.read(physical_id)
+
+    def _continue_rollback(self, stack, properties):
+        """Finish a rollback that failed (UPDATE_ROLLBACK_FAILED), as CloudFormation's
+        ContinueUpdateRollback does once the cause is gone, and return the settled stack."""
+        try:
+            self.clients("cloudformation").continue_update_rollback(StackName=stack["StackId"])
+        except ClientError as exc:
+            raise provider_error(exc) from exc
+        settled = self._settle(stack["StackId"], properties)
+        if settled["StackStatus"] != "UPDATE_ROLLBACK_COMPLETE":
+            failure = self._failure(settled)
+            raise ProviderError(
+                f"{failure.message}. ContinueUpdateRollback could not finish the rollback: fix those "
+                "resources in AWS (or skip them with ResourcesToSkip) and apply again",
+                code=failure.code,
+            )
+        return settled
 
     def _delete_and_wait(self, stack):
         try:
@@ -302,7 +329,14 @@ class StackProvider(Provider):
 
         settled = wait_until(check, what=f"stack {stack['StackName']} to be deleted", timeout=STACK_TIMEOUT)
         if settled["StackStatus"] != "DELETE_COMPLETE":
-            raise self._failure({**stack, **settled})
+            # Not retried with RetainResources: that would leave those resources running
+            # outside any stack. Deleting again once the cause is fixed finishes the job.
+            failure = self._failure({**stack, **settled})
+            raise ProviderError(
+                f"{failure.message}. Fix or empty those resources and delete again; to keep them "
+                "instead, delete the stack in CloudFormation retaining them (RetainResources)",
+                code=failure.code,
+            )
 
     def delete(self, physical_id, properties):
         try:

@@ -317,22 +317,79 @@ def gone_is_success(missing=()):
             raise provider_error(exc) from exc
 
 
-def delete_retrying(call, *, missing=(), busy=(), what, timeout=None):
-    """Run the delete `call()`. A `missing` code is success; a `busy` code is retried every
-    POLL_SECONDS until `timeout`, after which AWS's own error is raised as ProviderError."""
-    timeout = IN_USE_TIMEOUT if timeout is None else timeout
+def retry_refused(call, refused, *, timeout):
+    """Run `call()` again while AWS refuses it for a passing reason (`refused(exc)` is true),
+    backing off from POLL_SECONDS to 8 x POLL_SECONDS, for at most `timeout` seconds; then,
+    or for any other error, AWS's ClientError is raised as it is."""
     deadline = time.monotonic() + timeout
+    interval = POLL_SECONDS
     while True:
         try:
-            call()
-            return
+            return call()
         except ClientError as exc:
-            code = error_code(exc)
-            if code in missing:
-                return
-            if code not in busy or time.monotonic() >= deadline:
-                raise provider_error(exc) from exc
-        time.sleep(POLL_SECONDS)
+            left = deadline - time.monotonic()
+            if not refused(exc) or left <= 0:
+                raise
+        time.sleep(min(interval, left))
+        interval = min(interval * 2, POLL_SECONDS * 8)
+
+
+def delete_retrying(call, *, missing=(), busy=(), what, timeout=None):
+    """Run the delete `call()`. A `missing` code is success; a `busy` code (something still
+    uses or drains the resource) is retried for IN_USE_TIMEOUT, then AWS's reason is raised."""
+
+    def attempt():
+        try:
+            call()
+        except ClientError as exc:
+            if error_code(exc) not in missing:
+                raise
+
+    try:
+        retry_refused(
+            attempt,
+            lambda exc: error_code(exc) in busy,
+            timeout=IN_USE_TIMEOUT if timeout is None else timeout,
+        )
+    except ClientError as exc:
+        raise provider_error(exc) from exc
+
+
+# IAM is eventually consistent: a service can refuse a role created moments ago because it
+# cannot assume it yet. (error code, words in AWS's message) of those refusals.
+ROLE_NOT_YET_ASSUMABLE = (
+    ("AccessDeniedException", "authorized to assume"),  # Step Functions CreateStateMachine
+    ("InvalidParameterValue", "ENHANCED_MONITORING"),  # RDS MonitoringRoleArn
+    ("InvalidParameterException", "Unable to assume role"),  # ECS service role
+)
+# How long a new role may take to become assumable everywhere.
+ROLE_PROPAGATION_TIMEOUT = 120
+
+
+def retry_while_role_propagates(call):
+    """Run the create `call()`, retrying while AWS cannot assume a role that is just made;
+    AWS's ClientError is raised as it is."""
+
+    def refused(exc):
+        message = exc.response.get("Error", {}).get("Message", "")
+        return any(error_code(exc) == code and words in message for code, words in ROLE_NOT_YET_ASSUMABLE)
+
+    return retry_refused(call, refused, timeout=ROLE_PROPAGATION_TIMEOUT)
+
+
+def created_or_ours(create, *, exists, ours):
+    """Run the create `create()`. When AWS answers with an `exists` code and `ours()` finds
+    the resource carrying this component's tag, return that instead: an earlier attempt of
+    ours made it (botocore retries a call whose response was lost, and the retry then finds
+    the first attempt's resource)."""
+    try:
+        return create()
+    except ClientError as exc:
+        if error_code(exc) in exists:
+            found = ours()
+            if found:
+                return found
+        raise provider_error(exc) from exc
 
 
 def until_visible(fetch, missing, *, what, timeout=120):

@@ -12,6 +12,7 @@ from .base import Observed, Provider, ProviderError, ResourceMissing, register
 from .common import (
     as_bool,
     aws_errors,
+    created_or_ours,
     delete_retrying,
     derived_name,
     drop_none,
@@ -492,8 +493,13 @@ class SecurityGroupProvider(Provider):
                     "TagSpecifications": ec2_tag_spec("security-group", properties, token),
                 }
             )
-            with aws_errors():
-                group_id = ec2.create_security_group(**kwargs)["GroupId"]
+            group_id = created_or_ours(
+                lambda: ec2.create_security_group(**kwargs)["GroupId"],
+                exists=("InvalidGroup.Duplicate",),
+                ours=lambda: (
+                    ec2_find_tagged(ec2, "describe_security_groups", "SecurityGroups", token) or {}
+                ).get("GroupId"),
+            )
             group = until_visible(
                 lambda: ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"][0],
                 GROUP_MISSING,

@@ -36,6 +36,7 @@ from .common import (
     ec2_tag_spec,
     provider_error,
     reject_immutable,
+    short_hash,
     until_visible,
     visible_tags,
     wait_until,
@@ -295,7 +296,11 @@ class RouteTableProvider(Provider):
             vpc_id = properties.get("VpcId")
             table = _retry_not_visible(
                 lambda: ec2.create_route_table(
-                    VpcId=vpc_id, TagSpecifications=ec2_tag_spec("route-table", properties, token)
+                    VpcId=vpc_id,
+                    TagSpecifications=ec2_tag_spec("route-table", properties, token),
+                    # Makes botocore's retries idempotent; a replacement (another VPC) gets
+                    # another token, so AWS does not hand back the old table.
+                    ClientToken=short_hash(str(token), vpc_id, length=32),
                 ),
                 codes=VPC_MISSING,
             )["RouteTable"]

@@ -15,6 +15,7 @@ from .common import (
     aws_tags,
     canonical_json,
     changed,
+    created_or_ours,
     derived_name,
     input_shape,
     tag_changes,
@@ -133,6 +134,12 @@ class Repository(Provider):
                 if error_code(exc) != "RepositoryPolicyNotFoundException":
                     raise
 
+    def _made_for(self, name, token):
+        """The repository `name` if it carries this component's tag, else None."""
+        repo = self._describe(name)
+        tags = self.ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
+        return repo if tag_value(tags) == str(token) else None
+
     def create(self, properties, token):
         name = properties.get("RepositoryName") or derived_name(
             token, "portal", max_len=256, lower=True, allowed="a-z0-9._/-"
@@ -143,8 +150,7 @@ class Repository(Provider):
             except ResourceMissing:
                 repo = None
             if repo is not None:
-                tags = self.ecr.list_tags_for_resource(resourceArn=repo["repositoryArn"]).get("tags", [])
-                if tag_value(tags) != str(token):
+                if not self._made_for(name, token):
                     raise ProviderError(
                         f"An ECR repository named {name} already exists and was not created by this component",
                         code="AlreadyExists",
@@ -154,7 +160,11 @@ class Repository(Provider):
                 request = to_api(body, input_shape(self.ecr, "CreateRepository"), RENAMES)
                 request["repositoryName"] = name
                 request["tags"] = aws_tags(properties.get("Tags"), token)
-                repo = self.ecr.create_repository(**request)["repository"]
+                repo = created_or_ours(
+                    lambda: self.ecr.create_repository(**request)["repository"],
+                    exists=("RepositoryAlreadyExistsException",),
+                    ours=lambda: self._made_for(name, token),
+                )
             # Idempotent steps: run them on an adopted repository too.
             if properties.get("LifecyclePolicy"):
                 self._put_lifecycle(name, properties["LifecyclePolicy"])

@@ -22,12 +22,14 @@ from .common import (
     aws_tags,
     canonical_json,
     changed,
+    delete_retrying,
     derived_name,
     drop_none,
     from_api,
     input_shape,
     output_shape,
     provider_error,
+    retry_while_role_propagates,
     short_hash,
     tag_changes,
     tag_value,
@@ -84,6 +86,11 @@ def _retag(ecs, arn, old_tags, new_tags):
 class EcsCluster(Provider):
     type_name = "AWS::ECS::Cluster"
     NOT_FOUND = ("ClusterNotFoundException",)
+    IN_USE = (
+        "ClusterContainsServicesException",
+        "ClusterContainsTasksException",
+        "ClusterContainsContainerInstancesException",
+    )
     UPDATE_CLUSTER_KEYS = ("ClusterSettings", "Configuration", "ServiceConnectDefaults")
 
     def _request(self, props):
@@ -194,13 +201,14 @@ class EcsCluster(Provider):
 
     def delete(self, physical_id, properties):
         ecs = self.clients("ecs")
+        # Refused while the services and tasks of the cluster still drain.
+        delete_retrying(
+            lambda: ecs.delete_cluster(cluster=physical_id),
+            missing=self.NOT_FOUND,
+            busy=self.IN_USE,
+            what=f"ECS cluster {physical_id}",
+        )
         with aws_errors():
-            try:
-                ecs.delete_cluster(cluster=physical_id)
-            except ClientError as exc:
-                if error_code(exc) in self.NOT_FOUND:
-                    return
-                raise
 
             def gone():
                 try:
@@ -434,6 +442,11 @@ def _service_ids(physical_id, properties=None):
     return ((properties or {}).get("Cluster") or "default"), physical_id
 
 
+def _latest_event(svc):
+    events = svc.get("events") or []
+    return events[0]["message"] if events else "no service events"
+
+
 def _cluster_key(props):
     return arn_resource_name((props or {}).get("Cluster") or "default")
 
@@ -532,7 +545,7 @@ class EcsService(Provider):
             existing = self._find(cluster, name)
             if existing is not None:
                 if tag_value(existing.get("tags")) == str(token):
-                    return self._observed(existing, properties)
+                    return self._observed(self._wait_steady(cluster, existing), properties)
                 raise ProviderError(
                     f"An ECS service named {name} already exists in cluster {cluster} "
                     "and was not created by this component",
@@ -552,7 +565,8 @@ class EcsService(Provider):
             # a replacement that reuses the component id is not mistaken for the old service.
             request["clientToken"] = short_hash(str(token), request, length=32)
             request["tags"] = _ecs_tags(properties.get("Tags"), token)
-            svc = ecs.create_service(**request)["service"]
+            svc = retry_while_role_propagates(lambda: ecs.create_service(**request))["service"]
+            svc = self._wait_steady(cluster, svc)
         return self._observed(svc, properties)
 
     def _find(self, cluster, name):
@@ -572,6 +586,44 @@ class EcsService(Provider):
             wait_until(inactive, what=f"the draining ECS service {name} to become INACTIVE")
             return None
         return None if svc.get("status") == "INACTIVE" else svc
+
+    def _wait_steady(self, cluster, svc):
+        """Wait, as CloudFormation does, until the deployment that this create or update
+        started (the PRIMARY one in its answer) has completed, and return the service.
+
+        A FAILED rollout, or our deployment gone (the circuit breaker rolled back to the
+        previous one), fails with ECS's reason. Services that ECS does not deploy itself
+        (CODE_DEPLOY, EXTERNAL controllers) have no deployment to wait for.
+        """
+        ours = next((d for d in svc.get("deployments", []) if d.get("status") == "PRIMARY"), None)
+        if ours is None:
+            return svc
+        name = svc["serviceName"]
+
+        def steady():
+            current = self._describe(cluster, svc["serviceArn"])
+            deployments = current.get("deployments", [])
+            deployment = next((d for d in deployments if d.get("id") == ours["id"]), None)
+            state = (deployment or {}).get("rolloutState")
+            if deployment is None or state == "FAILED" or deployment.get("status") != "PRIMARY":
+                reason = (deployment or {}).get("rolloutStateReason") or _latest_event(current)
+                raise ProviderError(
+                    f"ECS deployment {ours['id']} of service {name} failed: {reason}", code="DeploymentFailed"
+                )
+            if state == "COMPLETED":
+                return current
+            # Without a rollout state (no circuit breaker), steady is CloudFormation's test.
+            if state is None and len(deployments) == 1 and current["runningCount"] == current["desiredCount"]:
+                return current
+            return None
+
+        try:
+            return wait_until(steady, what=f"ECS service {name} to reach a steady state")
+        except ProviderError as exc:
+            if exc.code != "Timeout":
+                raise
+            current = self._describe(cluster, svc["serviceArn"])
+            raise ProviderError(f"{exc.message}; ECS says: {_latest_event(current)}", code="Timeout") from exc
 
     def read(self, physical_id, properties=None):
         cluster, arn = _service_ids(physical_id, properties)
@@ -637,13 +689,14 @@ class EcsService(Provider):
                 raise ResourceMissing(f"ECS service {arn} is {current.get('status')}")
             if params:
                 try:
-                    ecs.update_service(cluster=cluster, service=arn, **params)
+                    updated = ecs.update_service(cluster=cluster, service=arn, **params)["service"]
                 except ClientError as exc:
                     if error_code(exc) in self.NOT_FOUND:
                         raise
                     raise provider_error(
                         exc, immutable_property=_immutable_from_message(aws_message(exc), sent)
                     ) from exc
+                self._wait_steady(cluster, updated)
             if changed(old, new, "Tags"):
                 _retag(ecs, arn, current.get("tags"), new.get("Tags"))
         return self.read(physical_id, new)

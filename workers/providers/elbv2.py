@@ -12,6 +12,7 @@ from .common import (
     aws_errors,
     aws_tags,
     changed,
+    delete_retrying,
     derived_name,
     drop_none,
     gone_is_success,
@@ -377,10 +378,15 @@ class TargetGroupProvider(Provider):
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):
-        # A target group that a listener or rule still forwards to gives ResourceInUse:
-        # the rule (or listener) has to go first, which the apply's ordering ensures.
-        with gone_is_success(TG_MISSING):
-            self.clients("elbv2").delete_target_group(TargetGroupArn=physical_id)
+        # A target group that a listener or rule still forwards to gives ResourceInUse: the
+        # apply deletes the rule (or listener) first, and ELB takes a moment to let go.
+        elb = self.clients("elbv2")
+        delete_retrying(
+            lambda: elb.delete_target_group(TargetGroupArn=physical_id),
+            missing=TG_MISSING,
+            busy=("ResourceInUse",),
+            what=f"target group {physical_id}",
+        )
 
 
 # --- Listener ---------------------------------------------------------------------------

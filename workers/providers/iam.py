@@ -9,10 +9,22 @@ what IAM holds, so an adopted role gets whatever the crash left undone.
 import json
 from urllib.parse import unquote
 
-from .base import PORTAL_TAG, Observed, Provider, ProviderError, ResourceMissing, register
+from botocore.exceptions import ClientError
+
+from .base import (
+    PORTAL_TAG,
+    Observed,
+    Provider,
+    ProviderError,
+    ResourceMissing,
+    aws_message,
+    error_code,
+    register,
+)
 from .common import (
     aws_errors,
     aws_tags,
+    created_or_ours,
     derived_name,
     drop_none,
     gone_is_success,
@@ -71,8 +83,7 @@ class RoleProvider(Provider):
         name = properties.get("RoleName") or derived_name(token, max_len=64)
         try:
             self._get(name)
-            tags = _paginate(iam, "list_role_tags", "Tags", RoleName=name)
-            if tag_value(tags, PORTAL_TAG) != str(token):
+            if not self._made_for(name, token):
                 raise ProviderError(
                     f"Role {name} already exists and was not created for this component",
                     code="EntityAlreadyExists",
@@ -91,12 +102,19 @@ class RoleProvider(Provider):
                     "Tags": aws_tags(properties.get("Tags"), token),
                 }
             )
-            with aws_errors():
-                iam.create_role(**kwargs)
+            created_or_ours(
+                lambda: iam.create_role(**kwargs),
+                exists=("EntityAlreadyExists",),
+                ours=lambda: self._made_for(name, token),
+            )
             # IAM is eventually consistent: wait until the new role can be read back.
             until_visible(lambda: iam.get_role(RoleName=name), ROLE_MISSING, what=f"role {name}")
         self._converge(name, properties)
         return self.read(name)
+
+    def _made_for(self, name, token):
+        tags = _paginate(self.clients("iam"), "list_role_tags", "Tags", RoleName=name)
+        return tag_value(tags, PORTAL_TAG) == str(token)
 
     def _get(self, name):
         with aws_errors(missing=ROLE_MISSING):
@@ -157,7 +175,7 @@ class RoleProvider(Provider):
             present_arns = self._managed(name)
             for arn in wanted_arns:
                 if arn not in present_arns:
-                    iam.attach_role_policy(RoleName=name, PolicyArn=arn)
+                    self._attach(name, arn)
             for arn in present_arns:
                 if arn not in wanted_arns:
                     iam.detach_role_policy(RoleName=name, PolicyArn=arn)
@@ -168,6 +186,20 @@ class RoleProvider(Provider):
                 iam.tag_role(RoleName=name, Tags=to_set)
             if to_remove:
                 iam.untag_role(RoleName=name, TagKeys=to_remove)
+
+    def _attach(self, name, arn):
+        try:
+            self.clients("iam").attach_role_policy(RoleName=name, PolicyArn=arn)
+        except ClientError as exc:
+            # NoSuchEntity names the policy ("Policy <arn> does not exist or is not
+            # attachable") or the role; only the latter means the role is gone.
+            if error_code(exc) == "NoSuchEntity" and arn in aws_message(exc):
+                raise ProviderError(
+                    f"The managed policy {arn} in ManagedPolicyArns does not exist or cannot be "
+                    f"attached ({aws_message(exc)})",
+                    code="NoSuchEntity",
+                ) from exc
+            raise
 
     def read(self, physical_id, properties=None):
         iam = self.clients("iam")

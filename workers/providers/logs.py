@@ -10,6 +10,7 @@ from .base import PORTAL_TAG, Observed, Provider, ProviderError, ResourceMissing
 from .common import (
     aws_errors,
     aws_tags,
+    created_or_ours,
     derived_name,
     drop_none,
     gone_is_success,
@@ -42,7 +43,7 @@ class LogGroupProvider(Provider):
         name = properties.get("LogGroupName") or derived_name(token, max_len=512, allowed=r"A-Za-z0-9_./#-")
         group = self._find(name)
         if group is not None:
-            if tag_value(self._tags(group), PORTAL_TAG) != str(token):
+            if not self._made_for(group, token):
                 raise ProviderError(
                     f"Log group {name} already exists and was not created for this component",
                     code="ResourceAlreadyExistsException",
@@ -57,10 +58,16 @@ class LogGroupProvider(Provider):
                     "tags": tags,
                 }
             )
-            with aws_errors():
-                logs.create_log_group(**kwargs)
+            created_or_ours(
+                lambda: logs.create_log_group(**kwargs),
+                exists=("ResourceAlreadyExistsException",),
+                ours=lambda: self._made_for(self._find(name), token),
+            )
         self._sync_retention(name, group, properties)
         return self.read(name)
+
+    def _made_for(self, group, token):
+        return group is not None and tag_value(self._tags(group), PORTAL_TAG) == str(token)
 
     def _find(self, name):
         paginator = self.clients("logs").get_paginator("describe_log_groups")

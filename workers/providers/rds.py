@@ -19,10 +19,12 @@ from .common import (
     aws_errors,
     aws_tags,
     changed,
+    created_or_ours,
     derived_name,
     drop_none,
     input_shape,
     json_safe,
+    retry_while_role_propagates,
     tag_changes,
     tag_value,
     tags_from_aws,
@@ -242,7 +244,11 @@ class DBInstance(Provider):
                 if secret_kms:
                     request["MasterUserSecretKmsKeyId"] = secret_kms
                 request["Tags"] = aws_tags(properties.get("Tags"), token)
-                self.rds.create_db_instance(**request)
+                created_or_ours(
+                    lambda: retry_while_role_propagates(lambda: self.rds.create_db_instance(**request)),
+                    exists=("DBInstanceAlreadyExists",),
+                    ours=lambda: tag_value(self._describe(ident).get("TagList")) == str(token),
+                )
             return self._observed(self._wait_available(ident))
 
     def read(self, physical_id, properties=None):

@@ -10,15 +10,20 @@ retried create safe where the request id is not honoured (moto raises
 ConflictingDomainExists instead), and it costs one list call on AWS.
 """
 
-from .base import PORTAL_TAG, Observed, Provider, ProviderError, register
+from botocore.exceptions import ClientError
+
+from .base import PORTAL_TAG, Observed, Provider, ProviderError, error_code, register
 from .common import (
     aws_errors,
     aws_tags,
     changed,
+    created_or_ours,
+    delete_retrying,
     derived_name,
     drop_none,
     gone_is_success,
     json_safe,
+    provider_error,
     reject_immutable,
     reject_unsupported,
     request_token,
@@ -99,15 +104,35 @@ class PrivateDnsNamespaceProvider(Provider):
                     "Properties": properties.get("Properties"),
                 }
             )
-            with aws_errors():
-                operation_id = sd.create_private_dns_namespace(**kwargs)["OperationId"]
-            targets = _wait_operation(sd, operation_id, f"namespace {name} to be created")
-            namespace_id = targets.get("NAMESPACE")
-            if not namespace_id:
-                raise ProviderError(
-                    f"Creating namespace {name} returned no namespace id", code="OperationFailed"
-                )
+            namespace_id = self._create(sd, kwargs)
         return self.read(namespace_id, properties)
+
+    def _create(self, sd, kwargs):
+        """Create the namespace and return its id.
+
+        AWS answers a repeated CreatorRequestId (a create retried after a crash) with
+        DuplicateRequest while the first attempt's operation runs (wait for that one), or
+        with NamespaceAlreadyExists, naming the namespace, once it is done.
+        """
+        name = kwargs["Name"]
+        try:
+            operation_id = sd.create_private_dns_namespace(**kwargs)["OperationId"]
+        except ClientError as exc:
+            found = exc.response
+            if error_code(exc) == "DuplicateRequest" and found.get("DuplicateOperationId"):
+                operation_id = found["DuplicateOperationId"]
+            elif (
+                error_code(exc) == "NamespaceAlreadyExists"
+                and found.get("NamespaceId")
+                and found.get("CreatorRequestId") == kwargs["CreatorRequestId"]
+            ):
+                return found["NamespaceId"]
+            else:
+                raise provider_error(exc) from exc
+        targets = _wait_operation(sd, operation_id, f"namespace {name} to be created")
+        if not targets.get("NAMESPACE"):
+            raise ProviderError(f"Creating namespace {name} returned no namespace id", code="OperationFailed")
+        return targets["NAMESPACE"]
 
     def _existing(self, name, token):
         """The namespace of this name that an earlier attempt made for `token`, or None.
@@ -219,8 +244,11 @@ class ServiceProvider(Provider):
                     "Tags": aws_tags(properties.get("Tags"), token),
                 }
             )
-            with aws_errors():
-                service_id = sd.create_service(**kwargs)["Service"]["Id"]
+            service_id = created_or_ours(
+                lambda: sd.create_service(**kwargs)["Service"]["Id"],
+                exists=("ServiceAlreadyExists",),
+                ours=lambda: self._existing(namespace_id, name, token),
+            )
         self._sync_attributes(service_id, properties.get("ServiceAttributes"))
         return self.read(service_id)
 
@@ -322,6 +350,12 @@ class ServiceProvider(Provider):
         return self.read(physical_id)
 
     def delete(self, physical_id, properties):
-        # ResourceInUse while instances are registered (ECS deregisters its tasks first).
-        with gone_is_success(SERVICE_MISSING):
-            self.clients("servicediscovery").delete_service(Id=physical_id)
+        # ResourceInUse while instances are registered: ECS deregisters a deleted service's
+        # tasks as they drain.
+        sd = self.clients("servicediscovery")
+        delete_retrying(
+            lambda: sd.delete_service(Id=physical_id),
+            missing=SERVICE_MISSING,
+            busy=("ResourceInUse",),
+            what=f"Cloud Map service {physical_id}",
+        )

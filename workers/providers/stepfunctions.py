@@ -18,6 +18,7 @@ from .common import (
     from_api,
     input_shape,
     output_shape,
+    retry_while_role_propagates,
     tag_changes,
     tag_value,
     tags_from_aws,
@@ -152,7 +153,8 @@ class StateMachine(Provider):
             for key in CONFIG_KEYS:
                 if properties.get(key) is not None:
                     request[key[:1].lower() + key[1:]] = self._config("CreateStateMachine", properties, key)
-            arn = self.sfn.create_state_machine(**{k: v for k, v in request.items() if v is not None})[
+            request = {k: v for k, v in request.items() if v is not None}
+            arn = retry_while_role_propagates(lambda: self.sfn.create_state_machine(**request))[
                 "stateMachineArn"
             ]
             return self._observed(self._describe(arn))

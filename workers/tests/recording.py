@@ -14,3 +14,19 @@ def record(client, operation):
         f"before-parameter-build.{client.meta.service_model.service_id.hyphenize()}.{operation}", hook
     )
     return calls
+
+
+def lose_first_response(client, operation):
+    """Make botocore retry the first `operation` call after AWS has carried it out, as when
+    the response is lost on the way back: the retry meets the first attempt's resource."""
+    lost = []
+
+    def hook(attempts, **kwargs):
+        if attempts == 1 and not lost:
+            lost.append(True)
+            return 0  # retry at once
+        return None
+
+    client.meta.events.register_first(
+        f"needs-retry.{client.meta.service_model.service_id.hyphenize()}.{operation}", hook
+    )

@@ -18,7 +18,10 @@ TOKEN = "cmp-0001"
 
 
 @pytest.fixture
-def aws(mocked_clients):
+def aws(mocked_clients, monkeypatch):
+    # moto starts no tasks; this makes the services it creates report theirs as running
+    # and their rollout COMPLETED (read when a service is created).
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "4")
     return mocked_clients
 
 

@@ -23,6 +23,13 @@ def managed_policies(monkeypatch):
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 
+@pytest.fixture(autouse=True)
+def services_running(monkeypatch):
+    """moto starts no tasks: it reports a service's tasks running and its rollout COMPLETED
+    from this variable (read when the service is created); the seed's services run 2 to 4."""
+    monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "4")
+
+
 def propose(workspace, bob, alice, filename):
     spec = load_spec(EXAMPLE / filename)
     info = spec.change_set or {}
