@@ -156,6 +156,20 @@ PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 16)
 PORTAL_WORKER_HEARTBEAT_STALE_SECONDS = envint("PORTAL_WORKER_HEARTBEAT_STALE_SECONDS", 120)
 PORTAL_AUDIT_RETENTION_DAYS = envint("PORTAL_AUDIT_RETENTION_DAYS", 365)
 
+# --- AWS --------------------------------------------------------------------------
+# botocore's retry mode and attempts per call (throttling, transient errors).
+PORTAL_AWS_RETRY_MODE = os.environ.get("PORTAL_AWS_RETRY_MODE", "standard")
+PORTAL_AWS_MAX_ATTEMPTS = envint("PORTAL_AWS_MAX_ATTEMPTS", 8)
+# Seconds between two polls of a resource that is changing state, and the default bound.
+PORTAL_AWS_POLL_SECONDS = float(os.environ.get("PORTAL_AWS_POLL_SECONDS", "5"))
+PORTAL_AWS_WAIT_TIMEOUT = float(os.environ.get("PORTAL_AWS_WAIT_TIMEOUT", "1800"))
+# How long a delete keeps retrying while AWS says the resource is still in use.
+PORTAL_AWS_IN_USE_TIMEOUT = float(os.environ.get("PORTAL_AWS_IN_USE_TIMEOUT", "300"))
+# A stack without TimeoutInMinutes: how long to wait for it to settle.
+PORTAL_AWS_STACK_TIMEOUT = float(os.environ.get("PORTAL_AWS_STACK_TIMEOUT", "3600"))
+# How long a create retries while EC2 does not see an id it was just given yet.
+PORTAL_AWS_VISIBILITY_TIMEOUT = float(os.environ.get("PORTAL_AWS_VISIBILITY_TIMEOUT", "60"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

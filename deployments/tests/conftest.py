@@ -45,10 +45,8 @@ def mallory(users):
 
 
 @pytest.fixture(autouse=True)
-def _fast_polls(monkeypatch):
-    from workers.providers import common
-
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.0)
+def _fast_polls(settings, monkeypatch):
+    settings.PORTAL_AWS_POLL_SECONDS = 0.0
     monkeypatch.setattr("deployments.runs.BEAT_EVERY", 0.0)
 
 

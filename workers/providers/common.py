@@ -7,19 +7,15 @@
 
 import hashlib
 import json
-import os
 import re
 import time
 from contextlib import contextmanager
 from datetime import date, datetime
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from .base import PORTAL_TAG, ProviderError, ResourceMissing, aws_message, error_code
-
-# Seconds between two polls of a resource that is changing state, and the default bound.
-POLL_SECONDS = float(os.environ.get("PORTAL_AWS_POLL_SECONDS", "5"))
-WAIT_TIMEOUT = float(os.environ.get("PORTAL_AWS_WAIT_TIMEOUT", "1800"))
 
 
 @contextmanager
@@ -43,8 +39,8 @@ def wait_until(check, *, what, timeout=None, interval=None):
 
     `check` may raise (ResourceMissing, ProviderError) to stop waiting.
     """
-    timeout = WAIT_TIMEOUT if timeout is None else timeout
-    interval = POLL_SECONDS if interval is None else interval
+    timeout = settings.PORTAL_AWS_WAIT_TIMEOUT if timeout is None else timeout
+    interval = settings.PORTAL_AWS_POLL_SECONDS if interval is None else interval
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -301,10 +297,6 @@ def arn_resource_name(value):
 # Helpers shared by the EC2, ELBv2, Cloud Map, CloudFormation, IAM and Logs providers.
 # ---------------------------------------------------------------------------------------
 
-# How long a delete keeps retrying while AWS says the resource is still in use (an ENI of a
-# task that just stopped still holds a security group or subnet for a few minutes).
-IN_USE_TIMEOUT = float(os.environ.get("PORTAL_AWS_IN_USE_TIMEOUT", "300"))
-
 
 @contextmanager
 def gone_is_success(missing=()):
@@ -319,8 +311,10 @@ def gone_is_success(missing=()):
 
 def delete_retrying(call, *, missing=(), busy=(), what, timeout=None):
     """Run the delete `call()`. A `missing` code is success; a `busy` code is retried every
-    POLL_SECONDS until `timeout`, after which AWS's own error is raised as ProviderError."""
-    timeout = IN_USE_TIMEOUT if timeout is None else timeout
+    PORTAL_AWS_POLL_SECONDS until `timeout` (by default PORTAL_AWS_IN_USE_TIMEOUT: an ENI of
+    a task that just stopped still holds a security group or subnet for a few minutes),
+    after which AWS's own error is raised as ProviderError."""
+    timeout = settings.PORTAL_AWS_IN_USE_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -332,7 +326,7 @@ def delete_retrying(call, *, missing=(), busy=(), what, timeout=None):
                 return
             if code not in busy or time.monotonic() >= deadline:
                 raise provider_error(exc) from exc
-        time.sleep(POLL_SECONDS)
+        time.sleep(settings.PORTAL_AWS_POLL_SECONDS)
 
 
 def until_visible(fetch, missing, *, what, timeout=120):

@@ -2,7 +2,6 @@ import pytest
 from moto import mock_aws
 
 from workers.aws import AwsTarget, Clients
-from workers.providers import common
 
 
 @pytest.fixture
@@ -38,8 +37,8 @@ def applier(eager_celery, aws, django_capture_on_commit_callbacks):
 
 
 @pytest.fixture
-def mocked_clients(monkeypatch):
+def mocked_clients(settings):
     """Provider clients against in-process moto, with waits that do not wait."""
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.01)
+    settings.PORTAL_AWS_POLL_SECONDS = 0.01
     with mock_aws():
         yield Clients(AwsTarget(region="us-east-1"))
