@@ -45,6 +45,39 @@ def workspace(users):
     return ws
 
 
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks inline, in this process (the same task code, no broker)."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def aws():
+    """In-process moto for every boto3 client the test makes."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def applier(eager_celery, aws, django_capture_on_commit_callbacks):
+    """apply(change_set, user) runs the whole apply inline and returns the finished run."""
+    from workers import apply
+
+    def run(change_set, user):
+        with django_capture_on_commit_callbacks(execute=True):
+            result = apply.request_apply(change_set, user)
+        result.refresh_from_db()
+        return result
+
+    return run
+
+
 def _use_broker(app, url, options):
     app.conf.broker_url = url
     app.conf.broker_transport_options = options
