@@ -7,6 +7,12 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def pytest_configure(config):
+    from portal import localstate
+
+    localstate.prepare()  # the SQLite test database, the filesystem broker, worker logs
+
+
 @pytest.fixture(autouse=True)
 def _fresh_aws_clients():
     """boto3 clients are shared per process; a test's event hooks must not reach the next."""

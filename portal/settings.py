@@ -1,19 +1,19 @@
 """Settings for the portal, read from the environment with laptop defaults.
 
 Nothing here needs a server on a laptop: SQLite, a filesystem Celery broker and a
-generated SECRET_KEY kept under var/. Production sets DATABASE_URL, REDIS_URL and
-SECRET_KEY (see docker-compose.yml).
+SECRET_KEY file, all under var/. Production sets DATABASE_URL, REDIS_URL and SECRET_KEY
+(see docker-compose.yml). Reading the settings only reads: the commands that run on the
+laptop defaults create var/ (portal.localstate).
 """
 
 import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def envbool(name, default=False):
@@ -27,13 +27,14 @@ def envint(name, default):
 def _secret_key():
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    if SECRET_KEY_FILE.exists():
+        return SECRET_KEY_FILE.read_text().strip()
+    # Enough for one process (a test run, a one-off command); the demo writes the file before
+    # it starts its web server, workers and beat, so that they share one key.
+    return get_random_secret_key()
 
 
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
 SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
@@ -129,8 +130,6 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("out", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from portal import localstate
 from portal.demo import DEMO_USERS, load_demo
 
 
@@ -33,6 +34,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self.children = []
+        localstate.prepare()
+        if not os.environ.get("SECRET_KEY"):
+            # The web server, workers and beat read var/secret_key; on a first run this
+            # process read its settings before the file existed.
+            settings.SECRET_KEY = localstate.persistent_secret_key()
         embedded_aws = not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("AWS_PROFILE")
         env = dict(os.environ)
         if embedded_aws:
