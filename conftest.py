@@ -14,6 +14,19 @@ def pytest_configure(config):
 
 
 @pytest.fixture(autouse=True)
+def _static_files_from_the_source_folders(settings):
+    """Tests do not run collectstatic, so the hashed-name (manifest) storage has nothing to
+    read: pages name static files plainly and WhiteNoise finds them where they are, as in
+    development."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+
+
+@pytest.fixture(autouse=True)
 def _fresh_aws_clients():
     """boto3 clients are shared per process; a test's event hooks must not reach the next."""
     from workers.aws import clear_client_cache

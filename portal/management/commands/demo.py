@@ -69,6 +69,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(summary))
             if opts["load_only"]:
                 return
+            call_command("collectstatic", interactive=False, verbosity=0)
             self.stdout.write(
                 f"\nPortal: http://127.0.0.1:{opts['port']}/  — sign in as "
                 + ", ".join(f"{u} / {p} ({role})" for u, p, role in DEMO_USERS)
