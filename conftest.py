@@ -8,22 +8,23 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
 def pytest_configure(config):
+    from django.conf import settings
+    from django.test import override_settings
+
     from portal import localstate
 
     localstate.prepare()  # the SQLite test database, the filesystem broker, worker logs
-
-
-@pytest.fixture(autouse=True)
-def _static_files_from_the_source_folders(settings):
-    """Tests do not run collectstatic, so the hashed-name (manifest) storage has nothing to
-    read: pages name static files plainly and WhiteNoise finds them where they are, as in
-    development."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-    settings.WHITENOISE_USE_FINDERS = True
-    settings.WHITENOISE_AUTOREFRESH = True
+    # Tests do not run collectstatic, so the hashed-name (manifest) storage would have
+    # nothing to read: pages name static files plainly and WhiteNoise finds them where
+    # they are, as in development. For the whole session, the live server included.
+    override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        WHITENOISE_USE_FINDERS=True,
+        WHITENOISE_AUTOREFRESH=True,
+    ).enable()
 
 
 @pytest.fixture(autouse=True)
