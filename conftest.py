@@ -7,6 +7,26 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 
+def pytest_configure(config):
+    from django.conf import settings
+    from django.test import override_settings
+
+    from portal import localstate
+
+    localstate.prepare()  # the SQLite test database, the filesystem broker, worker logs
+    # Tests do not run collectstatic, so the hashed-name (manifest) storage would have
+    # nothing to read: pages name static files plainly and WhiteNoise finds them where
+    # they are, as in development. For the whole session, the live server included.
+    override_settings(
+        STORAGES={
+            **settings.STORAGES,
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+        WHITENOISE_USE_FINDERS=True,
+        WHITENOISE_AUTOREFRESH=True,
+    ).enable()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_aws_clients():
     """boto3 clients are shared per process; a test's event hooks must not reach the next."""
@@ -43,6 +63,39 @@ def workspace(users):
     other = Workspace.objects.create(name="Other", slug="other")
     Membership.objects.create(workspace=other, user=users["outsider"], role=Role.ADMIN)
     return ws
+
+
+@pytest.fixture
+def eager_celery():
+    """Run Celery tasks inline, in this process (the same task code, no broker)."""
+    from portal.celery import app
+
+    app.conf.task_always_eager = True
+    yield app
+    app.conf.task_always_eager = False
+
+
+@pytest.fixture
+def aws():
+    """In-process moto for every boto3 client the test makes."""
+    from moto import mock_aws
+
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def applier(eager_celery, aws, django_capture_on_commit_callbacks):
+    """apply(change_set, user) runs the whole apply inline and returns the finished run."""
+    from workers import apply
+
+    def run(change_set, user):
+        with django_capture_on_commit_callbacks(execute=True):
+            result = apply.request_apply(change_set, user)
+        result.refresh_from_db()
+        return result
+
+    return run
 
 
 def _use_broker(app, url, options):

@@ -1,19 +1,19 @@
 """Settings for the portal, read from the environment with laptop defaults.
 
 Nothing here needs a server on a laptop: SQLite, a filesystem Celery broker and a
-generated SECRET_KEY kept under var/. Production sets DATABASE_URL, REDIS_URL and
-SECRET_KEY (see docker-compose.yml).
+SECRET_KEY file, all under var/. Production sets DATABASE_URL, REDIS_URL and SECRET_KEY
+(see docker-compose.yml). Reading the settings only reads: the commands that run on the
+laptop defaults create var/ (portal.localstate).
 """
 
 import os
-import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def envbool(name, default=False):
@@ -27,13 +27,14 @@ def envint(name, default):
 def _secret_key():
     if os.environ.get("SECRET_KEY"):
         return os.environ["SECRET_KEY"]
-    key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    if SECRET_KEY_FILE.exists():
+        return SECRET_KEY_FILE.read_text().strip()
+    # Enough for one process (a test run, a one-off command); the demo writes the file before
+    # it starts its web server, workers and beat, so that they share one key.
+    return get_random_secret_key()
 
 
+SECRET_KEY_FILE = VAR_DIR / "secret_key"
 SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h]
@@ -56,6 +57,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -118,6 +120,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# WhiteNoise serves what collectstatic gathered into STATIC_ROOT, compressed and under
+# content-hashed names (cached for ever by browsers). The image collects at build time,
+# the demo before it serves.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the cookie-less meta tag; this stays default
@@ -131,8 +140,6 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("out", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "out"),
         "data_folder_out": str(BROKER_DIR / "out"),
@@ -157,6 +164,20 @@ PORTAL_DEFAULT_REGION = os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS
 PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 16)
 PORTAL_WORKER_HEARTBEAT_STALE_SECONDS = envint("PORTAL_WORKER_HEARTBEAT_STALE_SECONDS", 120)
 PORTAL_AUDIT_RETENTION_DAYS = envint("PORTAL_AUDIT_RETENTION_DAYS", 365)
+
+# --- AWS --------------------------------------------------------------------------
+# botocore's retry mode and attempts per call (throttling, transient errors).
+PORTAL_AWS_RETRY_MODE = os.environ.get("PORTAL_AWS_RETRY_MODE", "standard")
+PORTAL_AWS_MAX_ATTEMPTS = envint("PORTAL_AWS_MAX_ATTEMPTS", 8)
+# Seconds between two polls of a resource that is changing state, and the default bound.
+PORTAL_AWS_POLL_SECONDS = float(os.environ.get("PORTAL_AWS_POLL_SECONDS", "5"))
+PORTAL_AWS_WAIT_TIMEOUT = float(os.environ.get("PORTAL_AWS_WAIT_TIMEOUT", "1800"))
+# How long a delete keeps retrying while AWS says the resource is still in use.
+PORTAL_AWS_IN_USE_TIMEOUT = float(os.environ.get("PORTAL_AWS_IN_USE_TIMEOUT", "300"))
+# A stack without TimeoutInMinutes: how long to wait for it to settle.
+PORTAL_AWS_STACK_TIMEOUT = float(os.environ.get("PORTAL_AWS_STACK_TIMEOUT", "3600"))
+# How long a create retries while EC2 does not see an id it was just given yet.
+PORTAL_AWS_VISIBILITY_TIMEOUT = float(os.environ.get("PORTAL_AWS_VISIBILITY_TIMEOUT", "60"))
 
 LOGGING = {
     "version": 1,

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
-
-RETRY_MODE = os.environ.get("PORTAL_AWS_RETRY_MODE", "standard")
-MAX_ATTEMPTS = int(os.environ.get("PORTAL_AWS_MAX_ATTEMPTS", "8"))
+from django.conf import settings
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,10 @@ class AwsTarget:
 
 def botocore_config(max_attempts=None):
     return Config(
-        retries={"mode": RETRY_MODE, "max_attempts": max_attempts or MAX_ATTEMPTS},
+        retries={
+            "mode": settings.PORTAL_AWS_RETRY_MODE,
+            "max_attempts": max_attempts or settings.PORTAL_AWS_MAX_ATTEMPTS,
+        },
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="changeset-portal",
@@ -60,6 +61,9 @@ ROLE_CLIENT_TTL = 45 * 60
 
 
 def cached_client(target: AwsTarget, service: str, config: Config | None = None):
+    # The endpoint is boto3's own reading of the environment when it makes a client, not a
+    # setting of ours: the key follows what boto3 will see now (the demo and tests set it
+    # after start-up).
     key = (target, service, id(config) if config else None, os.environ.get("AWS_ENDPOINT_URL", ""))
     now = time.monotonic()
     with _CACHE_LOCK:

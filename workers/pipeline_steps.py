@@ -25,6 +25,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 
 from .providers import common
 from .providers.base import ProviderError, aws_message
@@ -65,7 +66,7 @@ def run_stage(kind, ctx, params):
 
 def poll_seconds(params=None):
     value = (params or {}).get("PollSeconds")
-    return float(value) if isinstance(value, int | float) else common.POLL_SECONDS
+    return float(value) if isinstance(value, int | float) else settings.PORTAL_AWS_POLL_SECONDS
 
 
 def _pause(ctx, params=None):

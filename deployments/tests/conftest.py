@@ -9,15 +9,9 @@ from django.conf import settings
 
 from portal import approvals, changesets
 from portal.spec import load_spec
-from workers.tests import conftest as worker_fixtures
 
 EXAMPLE = Path(settings.BASE_DIR) / "examples" / "tonys-chips"
 PIPELINE = "sandbox-tonys-chips-deploy-pipeline"
-
-# The workers' fixtures: eager Celery, moto (mock_aws), and `applier` (a whole apply, inline).
-eager_celery = worker_fixtures.eager_celery
-aws = worker_fixtures.aws
-applier = worker_fixtures.applier
 SEED_FILES = [
     "01-update-smoke-test-to-use-e2e.yaml",
     "02-migrate-to-service-discovery.yaml",
@@ -45,10 +39,8 @@ def mallory(users):
 
 
 @pytest.fixture(autouse=True)
-def _fast_polls(monkeypatch, settings):
-    from workers.providers import common
-
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.0)
+def _fast_polls(settings):
+    settings.PORTAL_AWS_POLL_SECONDS = 0.0
     settings.PORTAL_STAGE_BEAT_SECONDS = 0.0
 
 

@@ -73,11 +73,9 @@ def browser(monkeypatch):
 
 
 def test_an_editor_watches_a_run_go_green_and_reads_its_build_log(
-    live_server, browser, worker, workspace, users, monkeypatch
+    live_server, browser, worker, workspace, users, monkeypatch, settings
 ):
-    from workers.providers import common
-
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.4)  # a run that lasts a few polls of the page
+    settings.PORTAL_AWS_POLL_SECONDS = 0.4  # a run that lasts a few polls of the page
     ecs = m.make_ecs(monkeypatch)
     m.add_pipeline(workspace, users["editor"], "seed", m.seed_like(ecs), RollbackOnFailure=True)
 

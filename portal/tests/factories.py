@@ -3,6 +3,9 @@
 from portal import changesets
 from portal.models import Component
 
+# In the shop's database password; pages and logs must never show it.
+SECRET = "hunter2-very-secret"
+
 
 def head(workspace, user, components):
     """Put `components` ({name: (schema, properties)}) into HEAD via a merged change set."""

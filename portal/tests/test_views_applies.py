@@ -7,10 +7,7 @@ from portal import approvals, changesets
 from portal.models import ChangeSet, ChangeSetStatus
 from workers.models import Action, ActionStatus, ApplyRun, RunStatus
 
-from . import test_views_changesets as shared
 from .test_views_changesets import BASE, url
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
 
 
 @pytest.fixture

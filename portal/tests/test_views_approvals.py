@@ -6,10 +6,7 @@ import pytest
 from portal import approvals, changesets
 from portal.models import Approval, ChangeSetStatus
 
-from . import test_views_changesets as shared
 from .test_views_changesets import url
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
 
 STALE = "stale: the change set or its plan changed since"
 

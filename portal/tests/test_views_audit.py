@@ -5,10 +5,8 @@ import pytest
 from portal import audit, changesets
 from portal.models import AuditEvent
 
-from . import test_views_changesets as shared
-from .test_views_changesets import BASE, SECRET, url
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
+from .factories import SECRET
+from .test_views_changesets import BASE, url
 
 
 @pytest.mark.parametrize("who", ["approver", "editor"])

@@ -1,7 +1,4 @@
-"""Change-set list and detail pages, and the change-set POSTs, from the three seats.
-
-The fixtures here (shop, change_set, seat, ...) are shared by the other test_views_* files.
-"""
+"""Change-set list and detail pages, and the change-set POSTs, from the three seats."""
 
 import pytest
 from django.test import Client
@@ -9,76 +6,9 @@ from django.test import Client
 from portal import approvals, changesets
 from portal.models import AuditEvent, ChangeSet, ChangeSetStatus, Component
 from portal.secrets import MASK
-from portal.tests.factories import head, observe, src
+from portal.tests.factories import SECRET, head
 
 BASE = "/workspaces/tonys-chips"
-SECRET = "hunter2-very-secret"
-
-
-def login(client, user):
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def seat(users):
-    """seat("editor") -> a new client signed in as that user."""
-
-    def sign_in(name):
-        return login(Client(), users[name])
-
-    return sign_in
-
-
-@pytest.fixture
-def shop(workspace, users):
-    """HEAD: a VPC AWS has reported, a security group subscribing to it, a database."""
-    comps = head(
-        workspace,
-        users["editor"],
-        {
-            "vpc": ("AWS::EC2::VPC", {"CidrBlock": "10.0.0.0/16"}),
-            "api-sg": (
-                "AWS::EC2::SecurityGroup",
-                {"GroupDescription": "api", "VpcId": src("vpc", "/resource_value/VpcId")},
-            ),
-            "db": (
-                "AWS::RDS::DBInstance",
-                {
-                    "Engine": "postgres",
-                    "DBInstanceClass": "db.t3.micro",
-                    "MasterUserPassword": "old-" + SECRET,
-                },
-            ),
-        },
-    )
-    observe(comps["vpc"], "vpc-123", {"VpcId": "vpc-123", "CidrBlock": "10.0.0.0/16"})
-    return workspace
-
-
-@pytest.fixture
-def change_set(shop, users):
-    """Bob's change set: an ingress rule, a new group subscribing to the VPC, a new password."""
-    bob = users["editor"]
-    cs = changesets.create_change_set(
-        shop, bob, "open-port-3000", problem="The web tier cannot reach the API."
-    )
-    changesets.set_property(
-        cs,
-        bob,
-        "api-sg",
-        "/SecurityGroupIngress",
-        [{"IpProtocol": "tcp", "FromPort": 3000, "ToPort": 3000, "CidrIp": "10.0.0.0/16"}],
-    )
-    changesets.upsert_component(
-        cs,
-        bob,
-        "web-sg",
-        "AWS::EC2::SecurityGroup",
-        {"GroupDescription": "web", "VpcId": src("vpc", "/resource_value/VpcId")},
-    )
-    changesets.set_property(cs, bob, "db", "/MasterUserPassword", "new-" + SECRET)
-    return cs
 
 
 def url(cs, suffix=""):
@@ -143,7 +73,8 @@ def test_it_only_accepts_posts_for_changes(seat, shop):
 
 
 def test_it_rejects_a_post_without_csrf_token(shop, users):
-    client = login(Client(enforce_csrf_checks=True), users["editor"])
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users["editor"])
     assert client.post(f"{BASE}/changesets/new/", {"name": "no-token"}).status_code == 403
     assert not ChangeSet.objects.filter(name="no-token").exists()
 

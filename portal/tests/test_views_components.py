@@ -6,13 +6,10 @@ import pytest
 from portal import changesets
 from portal.models import Component
 from portal.secrets import MASK
-from portal.tests.factories import head
+from portal.tests.factories import SECRET, head
 from workers.models import Action, ActionStatus, ApplyRun, RunStatus
 
-from . import test_views_changesets as shared
-from .test_views_changesets import BASE, SECRET, _bulk_components
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
+from .test_views_changesets import BASE, _bulk_components
 
 
 @pytest.mark.parametrize("who", ["approver", "editor"])

@@ -9,10 +9,7 @@ from portal import changesets
 from portal.models import AuditEvent, ChangeSet, ChangeSetStatus
 from portal.tests.factories import src
 
-from . import test_views_changesets as shared
 from .test_views_changesets import BASE, url
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
 
 
 @pytest.fixture

@@ -9,10 +9,7 @@ from django.utils import timezone
 from portal import changesets
 from workers.models import Action, ActionStatus, ApplyRun, RunStatus, WorkerHeartbeat
 
-from . import test_views_changesets as shared
 from .test_views_changesets import BASE, _bulk_components
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
 
 
 def test_it_links_the_users_workspaces_from_the_site_home(seat, shop):

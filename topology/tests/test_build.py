@@ -47,13 +47,6 @@ STACK_TEMPLATE = {
 }
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(settings, tmp_path):
-    """Renders go to a temporary cache, never to the project's var/."""
-    settings.VAR_DIR = tmp_path
-    return tmp_path / "topology-cache"
-
-
 def src(component, path):
     return {"$source": {"component": component, "path": path}}
 

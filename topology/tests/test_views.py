@@ -22,12 +22,6 @@ URLS = [
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="needs the Graphviz dot binary")
 
 
-@pytest.fixture(autouse=True)
-def cache_dir(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
-    return tmp_path / "topology-cache"
-
-
 @pytest.fixture
 def shop(workspace):
     make_head(workspace, tonys_chips(), statuses={"web-service": ("pending", [])})

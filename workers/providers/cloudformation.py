@@ -13,9 +13,9 @@ ProviderError carrying the failed resources' reasons from the stack events.
 """
 
 import json
-import os
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from .base import (
     PORTAL_TAG,
@@ -45,7 +45,6 @@ SETTLED_OK = ("CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE")
 # Stack statuses that open an operation: events older than these belong to earlier ones.
 OPERATION_STARTS = ("CREATE_IN_PROGRESS", "UPDATE_IN_PROGRESS", "DELETE_IN_PROGRESS", "IMPORT_IN_PROGRESS")
 # How long to wait for a stack to settle when TimeoutInMinutes does not say.
-STACK_TIMEOUT = float(os.environ.get("PORTAL_AWS_STACK_TIMEOUT", "3600"))
 NAME_MAX = 128
 
 
@@ -172,7 +171,7 @@ class StackProvider(Provider):
     @staticmethod
     def _timeout(properties):
         minutes = (properties or {}).get("TimeoutInMinutes")
-        return int(minutes) * 60 + 600 if minutes else STACK_TIMEOUT
+        return int(minutes) * 60 + 600 if minutes else settings.PORTAL_AWS_STACK_TIMEOUT
 
     def _settle(self, stack_id, properties=None):
         def check():
@@ -327,7 +326,9 @@ class StackProvider(Provider):
                 return {"StackStatus": "DELETE_COMPLETE"}
             return None if current["StackStatus"].endswith("_IN_PROGRESS") else current
 
-        settled = wait_until(check, what=f"stack {stack['StackName']} to be deleted", timeout=STACK_TIMEOUT)
+        settled = wait_until(
+            check, what=f"stack {stack['StackName']} to be deleted", timeout=settings.PORTAL_AWS_STACK_TIMEOUT
+        )
         if settled["StackStatus"] != "DELETE_COMPLETE":
             # Not retried with RetainResources: that would leave those resources running
             # outside any stack. Deleting again once the cause is fixed finishes the job.

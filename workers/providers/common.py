@@ -7,19 +7,15 @@
 
 import hashlib
 import json
-import os
 import re
 import time
 from contextlib import contextmanager
 from datetime import date, datetime
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from .base import PORTAL_TAG, ProviderError, ResourceMissing, aws_message, error_code
-
-# Seconds between two polls of a resource that is changing state, and the default bound.
-POLL_SECONDS = float(os.environ.get("PORTAL_AWS_POLL_SECONDS", "5"))
-WAIT_TIMEOUT = float(os.environ.get("PORTAL_AWS_WAIT_TIMEOUT", "1800"))
 
 
 @contextmanager
@@ -43,8 +39,8 @@ def wait_until(check, *, what, timeout=None, interval=None):
 
     `check` may raise (ResourceMissing, ProviderError) to stop waiting.
     """
-    timeout = WAIT_TIMEOUT if timeout is None else timeout
-    interval = POLL_SECONDS if interval is None else interval
+    timeout = settings.PORTAL_AWS_WAIT_TIMEOUT if timeout is None else timeout
+    interval = settings.PORTAL_AWS_POLL_SECONDS if interval is None else interval
     deadline = time.monotonic() + timeout
     while True:
         result = check()
@@ -301,10 +297,6 @@ def arn_resource_name(value):
 # Helpers shared by the EC2, ELBv2, Cloud Map, CloudFormation, IAM and Logs providers.
 # ---------------------------------------------------------------------------------------
 
-# How long a delete keeps retrying while AWS says the resource is still in use (an ENI of a
-# task that just stopped still holds a security group or subnet for a few minutes).
-IN_USE_TIMEOUT = float(os.environ.get("PORTAL_AWS_IN_USE_TIMEOUT", "300"))
-
 
 @contextmanager
 def gone_is_success(missing=()):
@@ -319,10 +311,11 @@ def gone_is_success(missing=()):
 
 def retry_refused(call, refused, *, timeout):
     """Run `call()` again while AWS refuses it for a passing reason (`refused(exc)` is true),
-    backing off from POLL_SECONDS to 8 x POLL_SECONDS, for at most `timeout` seconds; then,
+    backing off from PORTAL_AWS_POLL_SECONDS to 8 times that, for at most `timeout` seconds; then,
     or for any other error, AWS's ClientError is raised as it is."""
     deadline = time.monotonic() + timeout
-    interval = POLL_SECONDS
+    poll = settings.PORTAL_AWS_POLL_SECONDS
+    interval = poll
     while True:
         try:
             return call()
@@ -331,12 +324,12 @@ def retry_refused(call, refused, *, timeout):
             if not refused(exc) or left <= 0:
                 raise
         time.sleep(min(interval, left))
-        interval = min(interval * 2, POLL_SECONDS * 8)
+        interval = min(interval * 2, poll * 8)
 
 
 def delete_retrying(call, *, missing=(), busy=(), what, timeout=None):
     """Run the delete `call()`. A `missing` code is success; a `busy` code (something still
-    uses or drains the resource) is retried for IN_USE_TIMEOUT, then AWS's reason is raised."""
+    uses or drains the resource) is retried for PORTAL_AWS_IN_USE_TIMEOUT, then AWS's reason is raised."""
 
     def attempt():
         try:
@@ -349,7 +342,7 @@ def delete_retrying(call, *, missing=(), busy=(), what, timeout=None):
         retry_refused(
             attempt,
             lambda exc: error_code(exc) in busy,
-            timeout=IN_USE_TIMEOUT if timeout is None else timeout,
+            timeout=settings.PORTAL_AWS_IN_USE_TIMEOUT if timeout is None else timeout,
         )
     except ClientError as exc:
         raise provider_error(exc) from exc

@@ -20,12 +20,11 @@ adopts an identical one; a different one in the way is left to AWS to refuse.
 """
 
 import ipaddress
-import os
 import time
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
-from . import common
 from .base import Observed, Provider, ProviderError, ResourceMissing, error_code, register
 from .common import (
     aws_errors,
@@ -67,13 +66,12 @@ NOT_VISIBLE_YET = (
     "InvalidTransitGatewayID.NotFound",
     "InvalidVpcEndpointId.NotFound",
 )
-VISIBILITY_TIMEOUT = float(os.environ.get("PORTAL_AWS_VISIBILITY_TIMEOUT", "60"))
 
 
 def _retry_not_visible(call, *, codes=NOT_VISIBLE_YET, timeout=None):
     """Run a create-like `call()`, retrying while AWS does not see an id it names yet.
     After `timeout` (or for any other error) AWS's own error is raised as ProviderError."""
-    timeout = VISIBILITY_TIMEOUT if timeout is None else timeout
+    timeout = settings.PORTAL_AWS_VISIBILITY_TIMEOUT if timeout is None else timeout
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -81,7 +79,7 @@ def _retry_not_visible(call, *, codes=NOT_VISIBLE_YET, timeout=None):
         except ClientError as exc:
             if error_code(exc) not in codes or time.monotonic() >= deadline:
                 raise provider_error(exc) from exc
-        time.sleep(common.POLL_SECONDS)
+        time.sleep(settings.PORTAL_AWS_POLL_SECONDS)
 
 
 def _split(physical_id, what):
@@ -562,7 +560,11 @@ class SubnetRouteTableAssociationProvider(Provider):
                 else None
             )
 
-        wait_until(associated, what=f"route table association {association_id}", timeout=VISIBILITY_TIMEOUT)
+        wait_until(
+            associated,
+            what=f"route table association {association_id}",
+            timeout=settings.PORTAL_AWS_VISIBILITY_TIMEOUT,
+        )
         return self.read(association_id)
 
     def read(self, physical_id, properties=None):

@@ -12,10 +12,10 @@ use other RDS APIs and are refused with a clear error instead of being ignored.
 import time
 
 from botocore.exceptions import ClientError
+from django.conf import settings
 
 from .base import Observed, Provider, ProviderError, ResourceMissing, error_code, register
 from .common import (
-    WAIT_TIMEOUT,
     aws_errors,
     aws_tags,
     changed,
@@ -108,7 +108,11 @@ FAILED_STATES = (
     "restore-error",
     "storage-full",
 )
-RDS_WAIT_TIMEOUT = max(WAIT_TIMEOUT, 3600)
+
+
+def rds_wait_timeout():
+    """DB instances take longer than most resources to settle: at least an hour."""
+    return max(settings.PORTAL_AWS_WAIT_TIMEOUT, 3600)
 
 
 @register
@@ -137,7 +141,7 @@ class DBInstance(Provider):
                 return None
             return db
 
-        return wait_until(ready, what=f"DB instance {ident} to be available", timeout=RDS_WAIT_TIMEOUT)
+        return wait_until(ready, what=f"DB instance {ident} to be available", timeout=rds_wait_timeout())
 
     def _observed(self, db):
         endpoint = db.get("Endpoint") or {}
@@ -349,4 +353,4 @@ class DBInstance(Provider):
                 return True
             return False
 
-        wait_until(gone, what=f"DB instance {ident} to be deleted", timeout=RDS_WAIT_TIMEOUT)
+        wait_until(gone, what=f"DB instance {ident} to be deleted", timeout=rds_wait_timeout())

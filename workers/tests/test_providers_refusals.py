@@ -11,7 +11,6 @@ from botocore.stub import Stubber
 
 from portal.schemas import replacement_paths
 from workers.aws import botocore_config
-from workers.providers import common
 from workers.providers.base import PORTAL_TAG, ProviderError, provider_for
 from workers.providers.cloudformation import StackProvider
 from workers.providers.common import request_token
@@ -23,8 +22,8 @@ NAMESPACE_ARN = "arn:aws:servicediscovery:us-east-1:123456789012:namespace/ns-ab
 
 
 @pytest.fixture(autouse=True)
-def no_waiting(monkeypatch):
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.0)
+def no_waiting(settings):
+    settings.PORTAL_AWS_POLL_SECONDS = 0.0
 
 
 def stubbed(service):
@@ -137,8 +136,8 @@ def test_a_target_group_delete_is_retried_while_elb_still_uses_it():
         stub.assert_no_pending_responses()
 
 
-def test_a_delete_still_refused_after_the_bound_fails_with_aws_reason(monkeypatch):
-    monkeypatch.setattr(common, "IN_USE_TIMEOUT", 0.0)
+def test_a_delete_still_refused_after_the_bound_fails_with_aws_reason(settings):
+    settings.PORTAL_AWS_IN_USE_TIMEOUT = 0.0
     elb, stub = stubbed("elbv2")
     with stub:
         stub.add_client_error(

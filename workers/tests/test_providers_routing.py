@@ -8,7 +8,7 @@ from moto import mock_aws
 from moto.rds.models import RDSBackend
 
 from workers.aws import AwsTarget, Clients
-from workers.providers import common, ec2_routing, rds_subnets  # noqa: F401  (importing registers them)
+from workers.providers import ec2_routing, rds_subnets  # noqa: F401  (importing registers them)
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
 from workers.tests.recording import record
 
@@ -17,8 +17,8 @@ TOKEN = "cmp-0042"
 
 
 @pytest.fixture
-def aws(monkeypatch):
-    monkeypatch.setattr(common, "POLL_SECONDS", 0.01)
+def aws(settings):
+    settings.PORTAL_AWS_POLL_SECONDS = 0.01
     with mock_aws():
         yield Clients(AwsTarget(region=REGION))
 

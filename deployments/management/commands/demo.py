@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from deployments.demo import DEMO_USERS, load_demo
+from portal import localstate
 
 
 class Command(BaseCommand):
@@ -33,6 +34,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self.children = []
+        localstate.prepare()
+        if not os.environ.get("SECRET_KEY"):
+            # The web server, workers and beat read var/secret_key; on a first run this
+            # process read its settings before the file existed.
+            settings.SECRET_KEY = localstate.persistent_secret_key()
         embedded_aws = not os.environ.get("AWS_ENDPOINT_URL") and not os.environ.get("AWS_PROFILE")
         env = dict(os.environ)
         if embedded_aws:
@@ -63,6 +69,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(summary))
             if opts["load_only"]:
                 return
+            call_command("collectstatic", interactive=False, verbosity=0)
             self.stdout.write(
                 f"\nPortal: http://127.0.0.1:{opts['port']}/  — sign in as "
                 + ", ".join(f"{u} / {p} ({role})" for u, p, role in DEMO_USERS)
