@@ -68,6 +68,10 @@ def _lock(change_set, user, role=Role.EDITOR, editable=True):
     """Re-read the change set under a row lock and check who may do what to it."""
     locked = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
     require_role(user, locked.workspace, role)
+    if editable and locked.merged_version is not None:
+        raise ConflictError(
+            f"Change set #{locked.pk} is merged (HEAD version {locked.merged_version}); it can no longer be edited."
+        )
     if editable and not locked.is_editable:
         raise ConflictError(f"Change set #{locked.pk} is {locked.status}; it can no longer be edited.")
     return locked
@@ -278,12 +282,20 @@ def remove_property(change_set, user, name, path):
         entry, _ = _entry_for(cs, name)
         if entry is None or entry.op == EntryOp.DELETE:
             raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
-        parts = pointers.split(path)
+        try:
+            parts = pointers.split(path)
+        except ValueError as exc:
+            raise ValidationError(f"{name}: {exc}") from None
         if jsondiff.absent_in(entry.properties, path) or not parts:
             raise ValidationError(f"{name}{path}: no such property.")
         before = {"schema": entry.schema, "properties": deepcopy(entry.properties), "replace": entry.replace}
         props = deepcopy(entry.properties)
-        pointers.delete_value(props, parts)
+        try:
+            pointers.delete_value(props, parts)
+        except (IndexError, KeyError, ValueError, TypeError):
+            raise ValidationError(
+                f"{name}{path}: remove a list item by its index (such as /Tags/0), not by its key."
+            ) from None
         entry.properties = props
         others = [e for e in cs.entries.all() if e.name != name]
         _validate(cs, [*others, entry], name, entry.schema, props)
@@ -299,6 +311,9 @@ def delete_component(change_set, user, name, check_dependents=True):
             raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
         before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
         if entry.op == EntryOp.ADD:
+            if check_dependents:
+                others = [e for e in cs.entries.all() if e.name != name]
+                _raise_if_subscribed(graph.GraphView(cs.workspace, cs, entries=others), name)
             entry.delete()
             Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
             _touch(cs)
@@ -324,6 +339,20 @@ def _raise_if_dangling(cs, only=None):
         )
 
 
+def _raise_if_subscribed(view, name):
+    """Refuse to take away `name` while other components of `view` still read it."""
+    readers = [
+        f"{consumer}{source.target}"
+        for consumer, source in view.consumers_of([name]).get(name, [])
+        if consumer != name and view.exists(consumer)
+    ]
+    if readers:
+        raise ValidationError(
+            f"Cannot revert {name}: {', '.join(readers)} still subscribes to it; remove those subscriptions first.",
+            errors=[{"path": r, "message": f"subscribes to {name}"} for r in readers],
+        )
+
+
 def revert_component(change_set, user, name):
     """Drop the change set's row for `name`: the component is as in HEAD again."""
     with transaction.atomic():
@@ -331,10 +360,12 @@ def revert_component(change_set, user, name):
         entry = cs.entries.filter(name=name).first()
         if entry is None:
             raise NotFound(f"Change set #{cs.pk} does not change {name!r}.")
+        remaining = [e for e in cs.entries.all() if e.name != name]
+        view = graph.GraphView(cs.workspace, cs, entries=remaining)
         if entry.op != EntryOp.ADD:
-            remaining = [e for e in cs.entries.all() if e.name != name]
-            view = graph.GraphView(cs.workspace, cs, entries=remaining)
             graph.raise_if_errors(name, graph.check_subscriptions(view, name, entry.base_properties or {}))
+        else:
+            _raise_if_subscribed(view, name)
         before = {"op": entry.op, "properties": entry.properties}
         entry.delete()
         Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
@@ -603,6 +634,17 @@ def _rebase_entry(e, head, same_name, ws):
         return
     merged, conflicts = jsondiff.three_way(base, head.properties, e.properties)
     e.properties = merged
+    found = {c["path"] for c in conflicts}
+    for kept in e.conflicts:  # unresolved from an earlier rebase: still open, against HEAD now
+        if kept["path"] not in found:
+            now = jsondiff.value_at(head.properties, kept["path"])
+            conflicts.append(
+                {
+                    **kept,
+                    "head": None if now is jsondiff.ABSENT else now,
+                    "head_absent": now is jsondiff.ABSENT,
+                }
+            )
     e.conflicts = conflicts
     e.base_properties = deepcopy(head.properties)
     e.base_version = head.version
@@ -629,17 +671,15 @@ def resolve_conflict(change_set, user, name, path, take):
         if kind == "name_taken":
             if take == "head":
                 return _drop_entry(cs, entry, user, before)
-            taken = _head(cs.workspace, name)
-            entry.op, entry.component_id = EntryOp.EDIT, taken.id
-            entry.base_properties, entry.base_version, entry.base_name = (
-                deepcopy(taken.properties),
-                taken.version,
-                taken.name,
-            )
+            _edit_instead(entry, _head(cs.workspace, name))
         elif kind == "deleted_in_head":
             if take == "head":
                 return _drop_entry(cs, entry, user, before)
-            entry.op, entry.base_properties = EntryOp.ADD, None  # recreate it
+            taken = _head(cs.workspace, name)
+            if taken is not None:  # HEAD deleted it and added another under the same name
+                _edit_instead(entry, taken)
+            else:
+                entry.op, entry.base_properties = EntryOp.ADD, None  # recreate it
         elif kind == "changed_in_head":
             if take == "head":
                 return _drop_entry(cs, entry, user, before)
@@ -658,6 +698,21 @@ def resolve_conflict(change_set, user, name, path, take):
     return entry
 
 
+def _edit_instead(entry, taken):
+    """Keep mine on a name HEAD now holds: the entry becomes an edit of HEAD's component."""
+    if taken.schema != entry.schema:
+        raise ValidationError(
+            f"{entry.name}: HEAD's {entry.name} is a {taken.schema}, yours a {entry.schema}; "
+            "keeping yours would change its type. Take HEAD's, or add yours under another name."
+        )
+    entry.op, entry.component_id = EntryOp.EDIT, taken.id
+    entry.base_properties, entry.base_version, entry.base_name = (
+        deepcopy(taken.properties),
+        taken.version,
+        taken.name,
+    )
+
+
 def _drop_entry(cs, entry, user, before):
     entry.delete()
     Subscription.objects.filter(change_set=cs, consumer_name=entry.name).delete()
@@ -674,6 +729,89 @@ def _drop_entry(cs, entry, user, before):
 
 
 # --- Merge ----------------------------------------------------------------------------------
+
+
+def merge_problems(view):
+    """What would make HEAD wrong if this change set were merged as `view` sees it: cycles,
+    subscriptions to what will not exist, resolved values their schema refuses, names
+    taken. [{"path", "message"}], [] when the merge may go ahead."""
+    problems = []
+    taken = {
+        c.name
+        for c in view.head_components([n for n, e in view.entries.items() if e.op != EntryOp.DELETE]).values()
+        if c is not None
+    }
+    for name, e in view.entries.items():
+        if e.op == EntryOp.DELETE:
+            continue
+        head = view.head_components([name])[name]
+        if e.op == EntryOp.ADD and name in taken:
+            problems.append({"path": name, "message": f"HEAD already has a component named {name!r}"})
+        elif e.op == EntryOp.EDIT and (head is None or head.id != e.component_id):
+            problems.append(
+                {"path": name, "message": f"HEAD no longer has this {name!r}; rebase and resolve"}
+            )
+        for error in graph.validation_errors(view, name, e.schema, e.properties):
+            problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
+    for name in sorted(view.reached()):
+        head, new = view.head_components([name])[name], view.view(name)
+        if head is None or new is None or (new.domain, new.pending) == (head.domain, head.pending):
+            continue
+        for error in graph.resolved_schema_errors(head.schema, head.properties, new.domain, new.pending):
+            problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
+    from .plan import dangling_subscriptions
+
+    problems.extend({"path": p["component"], "message": p["message"]} for p in dangling_subscriptions(view))
+    return problems
+
+
+def _write_head(ws, view, version):
+    """Write the change set's resolution into HEAD in bulk: its rows, and every HEAD
+    component whose resolved value the rows move."""
+    entries = list(view.entries.values())
+    now = timezone.now()
+    Component.objects.filter(
+        workspace=ws, pk__in=[e.component_id for e in entries if e.op == EntryOp.DELETE]
+    ).delete()
+    added, dirty = [], []
+    for e in entries:
+        resolved = view.view(e.name)
+        if e.op == EntryOp.ADD:
+            added.append(
+                Component(
+                    id=e.component_id,
+                    workspace=ws,
+                    name=e.name,
+                    schema=e.schema,
+                    properties=e.properties,
+                    domain=resolved.domain,
+                    pending=resolved.pending,
+                    version=version,
+                )
+            )
+        elif e.op == EntryOp.EDIT:
+            head = view.head_components([e.name])[e.name]
+            head.properties, head.version = e.properties, version
+            head.domain, head.pending, head.updated_at = resolved.domain, resolved.pending, now
+            dirty.append(head)
+    for name in view.reached():
+        head, resolved = view.head_components([name])[name], view.view(name)
+        if (
+            head is not None
+            and resolved is not None
+            and (resolved.domain, resolved.pending)
+            != (
+                head.domain,
+                head.pending,
+            )
+        ):
+            head.domain, head.pending, head.updated_at = resolved.domain, resolved.pending, now
+            dirty.append(head)
+    Component.objects.bulk_create(added, batch_size=1000)
+    Component.objects.bulk_update(
+        dirty, ["properties", "domain", "pending", "version", "updated_at"], batch_size=500
+    )
+    graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries})
 
 
 def merge(change_set, user):
@@ -696,30 +834,18 @@ def merge(change_set, user):
         if conflicts:
             paths = ", ".join(f"{c['component']}{c['path']}" for c in conflicts[:5])
             raise ConflictError(f"Change set #{cs.pk} has {len(conflicts)} unresolved conflict(s): {paths}.")
+        view = graph.GraphView(ws, cs)
+        problems = merge_problems(view)
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ValidationError(
+                f"Change set #{cs.pk} cannot be merged: {first['path']}: {first['message']}{more}",
+                errors=problems,
+            )
         version = ws.head_version + 1
-        entries = list(cs.entries.all())
-        heads = {
-            c.id: c for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries])
-        }
-        for e in entries:
-            if e.op == EntryOp.DELETE:
-                Component.objects.filter(pk=e.component_id).delete()
-        for e in entries:
-            if e.op == EntryOp.ADD:
-                Component.objects.create(
-                    id=e.component_id,
-                    workspace=ws,
-                    name=e.name,
-                    schema=e.schema,
-                    properties=e.properties,
-                    version=version,
-                )
-            elif e.op == EntryOp.EDIT:
-                head = heads[e.component_id]
-                head.properties, head.version = e.properties, version
-                head.save(update_fields=["properties", "version", "updated_at"])
-        graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries})
-        graph.propagate(ws, {e.name for e in entries if e.op != EntryOp.DELETE}, roots=("domain",))
+        entries = list(view.entries.values())
+        _write_head(ws, view, version)
         Subscription.objects.filter(change_set=cs).delete()
         ws.head_version = version
         ws.save(update_fields=["head_version"])
