@@ -16,6 +16,7 @@ from . import audit, graph, jsondiff, pointers
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
+    AuditEvent,
     ChangeSet,
     ChangeSetEntry,
     ChangeSetStatus,
@@ -147,7 +148,11 @@ def _entry_for(cs, name):
     head = _head(cs.workspace, name)
     if head is None:
         return None, False
-    entry = ChangeSetEntry(
+    return _entry_from_head(cs, head), True
+
+
+def _entry_from_head(cs, head):
+    return ChangeSetEntry(
         change_set=cs,
         component_id=head.id,
         op=EntryOp.EDIT,
@@ -158,7 +163,6 @@ def _entry_for(cs, name):
         base_properties=deepcopy(head.properties),
         base_version=head.version,
     )
-    return entry, True
 
 
 def _validate(cs, entries_after, name, schema, properties):
@@ -172,25 +176,58 @@ def _check_properties_shape(name, properties):
         raise ValidationError(f"{name}: properties must be a JSON object, not {type(properties).__name__}.")
 
 
+ENTRY_FIELDS = [
+    "op",
+    "schema",
+    "properties",
+    "replace",
+    "component_id",
+    "base_name",
+    "base_properties",
+    "base_version",
+    "conflicts",
+    "adopt_id",
+    "updated_at",
+]
+
+
 def _save_entry(cs, entry, user, verb, before):
-    entry.save()
+    _save_entries(cs, [(entry, verb, before)], user)
+    return entry
+
+
+def _save_entries(cs, items, user):
+    """Save [(entry, audit verb, before)] in bulk: rows, their index, one revision, audits."""
+    entries = [e for e, _, _ in items]
+    now = timezone.now()
+    for e in entries:
+        e.updated_at = now
+    new, existing = [e for e in entries if e.pk is None], [e for e in entries if e.pk is not None]
+    ChangeSetEntry.objects.bulk_create(new, batch_size=1000)
+    ChangeSetEntry.objects.bulk_update(existing, ENTRY_FIELDS, batch_size=500)
     graph.reindex(
-        cs.workspace, {entry.name: None if entry.op == EntryOp.DELETE else entry.properties}, change_set=cs
+        cs.workspace,
+        {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries},
+        change_set=cs,
     )
     _touch(cs)
-    write_only = write_only_for(entry.schema)
-    audit.record(
-        verb,
-        actor=user,
-        change_set=cs,
-        target=entry.name,
-        before=before,
-        after=None
-        if entry.op == EntryOp.DELETE
-        else {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace},
-        write_only=[f"/properties{p}" for p in write_only],
-    )
-    return entry
+    events = []
+    for entry, verb, before in items:
+        write_only = write_only_for(entry.schema)
+        events.append(
+            audit.event_for(
+                verb,
+                actor=user,
+                change_set=cs,
+                target=entry.name,
+                before=before,
+                after=None
+                if entry.op == EntryOp.DELETE
+                else {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace},
+                write_only=[f"/properties{p}" for p in write_only],
+            )
+        )
+    AuditEvent.objects.bulk_create(events, batch_size=1000)
 
 
 def upsert_component(
@@ -205,49 +242,54 @@ def upsert_component(
         raise ValidationError("A component needs a name.")
     with transaction.atomic():
         cs = _lock(change_set, user)
-        entry, fresh = _entry_for(cs, name)
-        before = None
-        if create_only and entry is not None and entry.op != EntryOp.DELETE:
-            raise ValidationError(
-                f"A component named {name!r} already exists; choose another name or edit it."
-            )
-        if entry is None:
-            if not schema:
-                raise ValidationError(f"{name}: a new component needs a schema (its CloudFormation type).")
-            if properties is None:
-                properties = {}
-            entry = entry or ChangeSetEntry(
-                change_set=cs, op=EntryOp.ADD, name=name, base_version=cs.workspace.head_version
-            )
-            entry.op, verb = EntryOp.ADD, "component.added"
-        else:
-            before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
-            if entry.op == EntryOp.DELETE:
-                entry.op = EntryOp.EDIT  # un-delete, then edit
-            if schema and schema != entry.schema:
-                if entry.op == EntryOp.EDIT:
-                    raise ValidationError(
-                        f"{name}: the type of an existing component cannot change ({entry.schema} → {schema}); "
-                        "delete it and add a new component."
-                    )
-            verb = "component.edited"
-        if schema:
-            from .schemas import get_schema
-
-            get_schema(schema)
-            entry.schema = schema
-        if properties is not None:
-            _check_properties_shape(name, properties)
-            entry.properties = properties
-        if replace is not None:
-            if replace and entry.op == EntryOp.ADD:
-                raise ValidationError(f"{name}: a new component has nothing to replace.")
-            entry.replace = bool(replace)
+        entry, _ = _entry_for(cs, name)
+        entry, verb, before = _upserted(cs, entry, name, schema, properties, replace, create_only)
         if validate:
             others = [e for e in cs.entries.all() if e.name != name]
             _validate(cs, [*others, entry], name, entry.schema, entry.properties)
         _save_entry(cs, entry, user, verb, before)
     return entry
+
+
+def _upserted(cs, entry, name, schema, properties, replace, create_only):
+    """`entry` (the change set's row for `name`, None for a new name) as the upsert makes
+    it, unsaved: (entry, audit verb, before)."""
+    before = None
+    if create_only and entry is not None and entry.op != EntryOp.DELETE:
+        raise ValidationError(f"A component named {name!r} already exists; choose another name or edit it.")
+    if entry is None:
+        if not schema:
+            raise ValidationError(f"{name}: a new component needs a schema (its CloudFormation type).")
+        if properties is None:
+            properties = {}
+        entry = ChangeSetEntry(
+            change_set=cs, op=EntryOp.ADD, name=name, base_version=cs.workspace.head_version
+        )
+        verb = "component.added"
+    else:
+        before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
+        if entry.op == EntryOp.DELETE:
+            entry.op = EntryOp.EDIT  # un-delete, then edit
+        if schema and schema != entry.schema:
+            if entry.op == EntryOp.EDIT:
+                raise ValidationError(
+                    f"{name}: the type of an existing component cannot change ({entry.schema} → {schema}); "
+                    "delete it and add a new component."
+                )
+        verb = "component.edited"
+    if schema:
+        from .schemas import get_schema
+
+        get_schema(schema)
+        entry.schema = schema
+    if properties is not None:
+        _check_properties_shape(name, properties)
+        entry.properties = properties
+    if replace is not None:
+        if replace and entry.op == EntryOp.ADD:
+            raise ValidationError(f"{name}: a new component has nothing to replace.")
+        entry.replace = bool(replace)
+    return entry, verb, before
 
 
 def set_property(change_set, user, name, path, value):
@@ -403,20 +445,11 @@ def apply_spec(change_set, user, spec):
                 problem=spec.change_set.get("problem"),
                 solution=spec.change_set.get("solution"),
             )
+        upserts = [item for item in components if not item.delete]
         for item in components:
             try:
                 if item.delete:
                     delete_component(change_set, user, item.name, check_dependents=False)
-                else:
-                    upsert_component(
-                        change_set,
-                        user,
-                        item.name,
-                        item.schema,
-                        item.properties,
-                        item.replace or None,
-                        validate=False,
-                    )
             except ValidationError as exc:
                 errors.extend(
                     {"path": f"{item.name}{e['path']}", "message": e["message"]} for e in exc.errors
@@ -425,6 +458,35 @@ def apply_spec(change_set, user, spec):
                     errors.append({"path": item.name, "message": exc.message})
             except NotFound as exc:
                 errors.append({"path": item.name, "message": exc.message})
+        cs = _lock(change_set, user)
+        entries = {e.name: e for e in cs.entries.all()}
+        heads = Component.objects.filter(workspace=cs.workspace, name__in=[i.name for i in upserts])
+        for head in heads:
+            entries.setdefault(head.name, _entry_from_head(cs, head))
+        saved = []
+        for item in upserts:
+            try:
+                if not (item.name or "").strip():
+                    raise ValidationError("A component needs a name.")
+                saved.append(
+                    _upserted(
+                        cs,
+                        entries.get(item.name),
+                        item.name,
+                        item.schema,
+                        item.properties,
+                        item.replace or None,
+                        False,
+                    )
+                )
+            except ValidationError as exc:
+                errors.extend(
+                    {"path": f"{item.name}{e['path']}", "message": e["message"]} for e in exc.errors
+                )
+                if not exc.errors:
+                    errors.append({"path": item.name, "message": exc.message})
+        if saved and not errors:
+            _save_entries(cs, saved, user)
         if not errors:
             cs = ChangeSet.objects.get(pk=change_set.pk)
             view = graph.GraphView(cs.workspace, cs)

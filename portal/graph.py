@@ -549,6 +549,10 @@ def validation_errors(graph, name, schema, properties):
     errors = check_subscriptions(graph, name, properties)
     if errors:
         return errors
+    entry = graph.entries.get(name)
+    if entry is not None and entry.properties is properties and entry.schema == schema:
+        resolved = graph.view(name)  # the change set's own row: resolved already
+        return resolved_schema_errors(schema, properties, resolved.domain, resolved.pending)
     domain, pending = must_resolve(graph, name, properties, schema)
     return resolved_schema_errors(schema, properties, domain, pending)
 
