@@ -237,7 +237,8 @@ class GraphView:
         return None if c is None else View.of_component(c)
 
     def reached(self):
-        """HEAD components (not rows of the change set) whose resolution the rows can move."""
+        """HEAD components (not rows of the change set) that read something the rows move,
+        resolved again: their resolution may differ from HEAD's."""
         self._resolve_through()
         return self._reached
 
@@ -248,7 +249,7 @@ class GraphView:
         if not self.entries:
             return
         touched = set(self.entries)
-        reached, frontier, roots = set(), touched, ROOTS  # a deleted row empties every root
+        reached, frontier, roots, first_hop = set(), touched, ROOTS, None  # a deleted row empties every root
         while frontier:
             found = set()
             for edges in self.consumers_of(frontier, roots).values():
@@ -256,11 +257,13 @@ class GraphView:
                     if consumer != source.component and consumer not in touched and consumer not in reached:
                         found.add(consumer)
             reached |= found
+            first_hop = found if first_hop is None else first_hop
             frontier, roots = found, ("domain",)  # past the first hop only resolved values move
-        self._reached = reached
         names = touched | reached
         edges = self.producers_of(names)
-        self.head_components(sorted(names | {s.component for ss in edges.values() for s in ss}))
+        # Rows past the first hop are read only if something they read moves.
+        near = touched | first_hop
+        self.head_components(sorted(near | {s.component for n in near for s in edges.get(n, [])}))
         dep_edges = {c: {s.component for s in ss if is_dependency(s, c)} for c, ss in edges.items()}
         moved, done = set(touched), set()
         for name in topological(names, dep_edges):
@@ -272,12 +275,13 @@ class GraphView:
             head = self._head.get(name)
             if name in touched or result is None or head is None:
                 continue
+            self._reached.add(name)
             if result.domain != (head.domain or {}) or result.pending != list(head.pending or []):
                 moved.add(name)
 
     def _resolve_one(self, name, is_unresolved):
         entry = self.entries.get(name)
-        head = self._head.get(name)
+        head = self.head_components([name])[name]
         if entry is not None and entry.op == "delete":
             return None
         if entry is None:
@@ -302,9 +306,7 @@ class GraphView:
                 return self._resolved[producer]
             if is_unresolved(producer):
                 return View(producer, "", "", {}, ["/"], None)  # a cycle that slipped through
-            c = self._head.get(producer)
-            if c is None:
-                c = self.head_components([producer])[producer]
+            c = self.head_components([producer])[producer]
             return None if c is None else View.of_component(c)
 
         domain, pending = resolve_properties(name, schema, properties, lookup)
