@@ -4,12 +4,19 @@ from .models import AuditEvent
 from .secrets import mask
 
 
-def record(
+def record(verb, **fields):
+    event = event_for(verb, **fields)
+    event.save()
+    return event
+
+
+def event_for(
     verb, *, actor=None, workspace=None, change_set=None, target="", before=None, after=None, write_only=()
 ):
+    """The unsaved event `record` would write (for writing many in bulk)."""
     if change_set is not None and workspace is None:
         workspace = change_set.workspace
-    return AuditEvent.objects.create(
+    return AuditEvent(
         verb=verb,
         actor=actor,
         workspace=workspace,

@@ -16,6 +16,7 @@ from . import audit, graph, jsondiff, lifecycle, pointers, registry
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
+    AuditEvent,
     ChangeSet,
     ChangeSetEntry,
     ChangeSetStatus,
@@ -26,7 +27,7 @@ from .models import (
     Workspace,
 )
 from .plan import dangling_subscriptions
-from .schemas import get_schema, write_only_for
+from .schemas import write_only_for
 from .secrets import mask_changes, masked_conflict
 from .spec import ComponentSpec
 
@@ -62,6 +63,10 @@ def _lock(change_set, user, role=Role.EDITOR, editable=True):
     """Re-read the change set under a row lock and check who may do what to it."""
     locked = ChangeSet.objects.select_for_update().select_related("workspace").get(pk=change_set.pk)
     require_role(user, locked.workspace, role)
+    if editable and locked.merged_version is not None:
+        raise ConflictError(
+            f"Change set #{locked.pk} is merged (HEAD version {locked.merged_version}); it can no longer be edited."
+        )
     if editable and not locked.is_editable:
         raise ConflictError(f"Change set #{locked.pk} is {locked.status}; it can no longer be edited.")
     return locked
@@ -117,7 +122,11 @@ def _entry_for(cs, name):
     head = _head(cs.workspace, name)
     if head is None:
         return None, False
-    entry = ChangeSetEntry(
+    return _entry_from_head(cs, head), True
+
+
+def _entry_from_head(cs, head):
+    return ChangeSetEntry(
         change_set=cs,
         component_id=head.id,
         op=EntryOp.EDIT,
@@ -128,7 +137,6 @@ def _entry_for(cs, name):
         base_properties=deepcopy(head.properties),
         base_version=head.version,
     )
-    return entry, True
 
 
 def _validate(cs, entries_after, name, schema, properties):
@@ -142,25 +150,58 @@ def _check_properties_shape(name, properties):
         raise ValidationError(f"{name}: properties must be a JSON object, not {type(properties).__name__}.")
 
 
+ENTRY_FIELDS = [
+    "op",
+    "schema",
+    "properties",
+    "replace",
+    "component_id",
+    "base_name",
+    "base_properties",
+    "base_version",
+    "conflicts",
+    "adopt_id",
+    "updated_at",
+]
+
+
 def _save_entry(cs, entry, user, verb, before):
-    entry.save()
+    _save_entries(cs, [(entry, verb, before)], user)
+    return entry
+
+
+def _save_entries(cs, items, user):
+    """Save [(entry, audit verb, before)] in bulk: rows, their index, one revision, audits."""
+    entries = [e for e, _, _ in items]
+    now = timezone.now()
+    for e in entries:
+        e.updated_at = now
+    new, existing = [e for e in entries if e.pk is None], [e for e in entries if e.pk is not None]
+    ChangeSetEntry.objects.bulk_create(new, batch_size=1000)
+    ChangeSetEntry.objects.bulk_update(existing, ENTRY_FIELDS, batch_size=500)
     graph.reindex(
-        cs.workspace, {entry.name: None if entry.op == EntryOp.DELETE else entry.properties}, change_set=cs
+        cs.workspace,
+        {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries},
+        change_set=cs,
     )
     lifecycle.revise(cs, user)
-    write_only = write_only_for(entry.schema)
-    audit.record(
-        verb,
-        actor=user,
-        change_set=cs,
-        target=entry.name,
-        before=before,
-        after=None
-        if entry.op == EntryOp.DELETE
-        else {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace},
-        write_only=[f"/properties{p}" for p in write_only],
-    )
-    return entry
+    events = []
+    for entry, verb, before in items:
+        write_only = write_only_for(entry.schema)
+        events.append(
+            audit.event_for(
+                verb,
+                actor=user,
+                change_set=cs,
+                target=entry.name,
+                before=before,
+                after=None
+                if entry.op == EntryOp.DELETE
+                else {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace},
+                write_only=[f"/properties{p}" for p in write_only],
+            )
+        )
+    AuditEvent.objects.bulk_create(events, batch_size=1000)
 
 
 def upsert_component(
@@ -175,47 +216,52 @@ def upsert_component(
         raise ValidationError("A component needs a name.")
     with transaction.atomic():
         cs = _lock(change_set, user)
-        entry, fresh = _entry_for(cs, name)
-        before = None
-        if create_only and entry is not None and entry.op != EntryOp.DELETE:
-            raise ValidationError(
-                f"A component named {name!r} already exists; choose another name or edit it."
-            )
-        if entry is None:
-            if not schema:
-                raise ValidationError(f"{name}: a new component needs a schema (its CloudFormation type).")
-            if properties is None:
-                properties = {}
-            entry = entry or ChangeSetEntry(
-                change_set=cs, op=EntryOp.ADD, name=name, base_version=cs.workspace.head_version
-            )
-            entry.op, verb = EntryOp.ADD, "component.added"
-        else:
-            before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
-            if entry.op == EntryOp.DELETE:
-                entry.op = EntryOp.EDIT  # un-delete, then edit
-            if schema and schema != entry.schema:
-                if entry.op == EntryOp.EDIT:
-                    raise ValidationError(
-                        f"{name}: the type of an existing component cannot change ({entry.schema} → {schema}); "
-                        "delete it and add a new component."
-                    )
-            verb = "component.edited"
-        if schema:
-            get_schema(schema)
-            entry.schema = schema
-        if properties is not None:
-            _check_properties_shape(name, properties)
-            entry.properties = properties
-        if replace is not None:
-            if replace and entry.op == EntryOp.ADD:
-                raise ValidationError(f"{name}: a new component has nothing to replace.")
-            entry.replace = bool(replace)
+        entry, _ = _entry_for(cs, name)
+        entry, verb, before = _upserted(cs, entry, name, schema, properties, replace, create_only)
         if validate:
             others = [e for e in cs.entries.all() if e.name != name]
             _validate(cs, [*others, entry], name, entry.schema, entry.properties)
         _save_entry(cs, entry, user, verb, before)
     return entry
+
+
+def _upserted(cs, entry, name, schema, properties, replace, create_only):
+    """`entry` (the change set's row for `name`, None for a new name) as the upsert makes
+    it, unsaved: (entry, audit verb, before)."""
+    before = None
+    if create_only and entry is not None and entry.op != EntryOp.DELETE:
+        raise ValidationError(f"A component named {name!r} already exists; choose another name or edit it.")
+    if entry is None:
+        if not schema:
+            raise ValidationError(f"{name}: a new component needs a schema (its CloudFormation type).")
+        if properties is None:
+            properties = {}
+        entry = ChangeSetEntry(
+            change_set=cs, op=EntryOp.ADD, name=name, base_version=cs.workspace.head_version
+        )
+        verb = "component.added"
+    else:
+        before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
+        if entry.op == EntryOp.DELETE:
+            entry.op = EntryOp.EDIT  # un-delete, then edit
+        if schema and schema != entry.schema:
+            if entry.op == EntryOp.EDIT:
+                raise ValidationError(
+                    f"{name}: the type of an existing component cannot change ({entry.schema} → {schema}); "
+                    "delete it and add a new component."
+                )
+        verb = "component.edited"
+    if schema:
+        get_schema(schema)
+        entry.schema = schema
+    if properties is not None:
+        _check_properties_shape(name, properties)
+        entry.properties = properties
+    if replace is not None:
+        if replace and entry.op == EntryOp.ADD:
+            raise ValidationError(f"{name}: a new component has nothing to replace.")
+        entry.replace = bool(replace)
+    return entry, verb, before
 
 
 def set_property(change_set, user, name, path, value):
@@ -250,12 +296,20 @@ def remove_property(change_set, user, name, path):
         entry, _ = _entry_for(cs, name)
         if entry is None or entry.op == EntryOp.DELETE:
             raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
-        parts = pointers.split(path)
+        try:
+            parts = pointers.split(path)
+        except ValueError as exc:
+            raise ValidationError(f"{name}: {exc}") from None
         if jsondiff.absent_in(entry.properties, path) or not parts:
             raise ValidationError(f"{name}{path}: no such property.")
         before = {"schema": entry.schema, "properties": deepcopy(entry.properties), "replace": entry.replace}
         props = deepcopy(entry.properties)
-        pointers.delete_value(props, parts)
+        try:
+            pointers.delete_value(props, parts)
+        except (IndexError, KeyError, ValueError, TypeError):
+            raise ValidationError(
+                f"{name}{path}: remove a list item by its index (such as /Tags/0), not by its key."
+            ) from None
         entry.properties = props
         others = [e for e in cs.entries.all() if e.name != name]
         _validate(cs, [*others, entry], name, entry.schema, props)
@@ -271,6 +325,9 @@ def delete_component(change_set, user, name, check_dependents=True):
             raise NotFound(f"No component named {name!r} in change set #{cs.pk}.")
         before = {"schema": entry.schema, "properties": entry.properties, "replace": entry.replace}
         if entry.op == EntryOp.ADD:
+            if check_dependents:
+                others = [e for e in cs.entries.all() if e.name != name]
+                _raise_if_subscribed(graph.GraphView(cs.workspace, cs, entries=others), name)
             entry.delete()
             Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
             lifecycle.revise(cs, user)
@@ -294,6 +351,20 @@ def _raise_if_dangling(cs, only=None):
         )
 
 
+def _raise_if_subscribed(view, name):
+    """Refuse to take away `name` while other components of `view` still read it."""
+    readers = [
+        f"{consumer}{source.target}"
+        for consumer, source in view.consumers_of([name]).get(name, [])
+        if consumer != name and view.exists(consumer)
+    ]
+    if readers:
+        raise ValidationError(
+            f"Cannot revert {name}: {', '.join(readers)} still subscribes to it; remove those subscriptions first.",
+            errors=[{"path": r, "message": f"subscribes to {name}"} for r in readers],
+        )
+
+
 def revert_component(change_set, user, name):
     """Drop the change set's row for `name`: the component is as in HEAD again."""
     with transaction.atomic():
@@ -301,10 +372,12 @@ def revert_component(change_set, user, name):
         entry = cs.entries.filter(name=name).first()
         if entry is None:
             raise NotFound(f"Change set #{cs.pk} does not change {name!r}.")
+        remaining = [e for e in cs.entries.all() if e.name != name]
+        view = graph.GraphView(cs.workspace, cs, entries=remaining)
         if entry.op != EntryOp.ADD:
-            remaining = [e for e in cs.entries.all() if e.name != name]
-            view = graph.GraphView(cs.workspace, cs, entries=remaining)
             graph.raise_if_errors(name, graph.check_subscriptions(view, name, entry.base_properties or {}))
+        else:
+            _raise_if_subscribed(view, name)
         before = {"op": entry.op, "properties": entry.properties}
         entry.delete()
         Subscription.objects.filter(change_set=cs, consumer_name=name).delete()
@@ -338,20 +411,11 @@ def apply_spec(change_set, user, spec):
                 problem=spec.change_set.get("problem"),
                 solution=spec.change_set.get("solution"),
             )
+        upserts = [item for item in components if not item.delete]
         for item in components:
             try:
                 if item.delete:
                     delete_component(change_set, user, item.name, check_dependents=False)
-                else:
-                    upsert_component(
-                        change_set,
-                        user,
-                        item.name,
-                        item.schema,
-                        item.properties,
-                        item.replace or None,
-                        validate=False,
-                    )
             except ValidationError as exc:
                 errors.extend(
                     {"path": f"{item.name}{e['path']}", "message": e["message"]} for e in exc.errors
@@ -360,6 +424,35 @@ def apply_spec(change_set, user, spec):
                     errors.append({"path": item.name, "message": exc.message})
             except NotFound as exc:
                 errors.append({"path": item.name, "message": exc.message})
+        cs = _lock(change_set, user)
+        entries = {e.name: e for e in cs.entries.all()}
+        heads = Component.objects.filter(workspace=cs.workspace, name__in=[i.name for i in upserts])
+        for head in heads:
+            entries.setdefault(head.name, _entry_from_head(cs, head))
+        saved = []
+        for item in upserts:
+            try:
+                if not (item.name or "").strip():
+                    raise ValidationError("A component needs a name.")
+                saved.append(
+                    _upserted(
+                        cs,
+                        entries.get(item.name),
+                        item.name,
+                        item.schema,
+                        item.properties,
+                        item.replace or None,
+                        False,
+                    )
+                )
+            except ValidationError as exc:
+                errors.extend(
+                    {"path": f"{item.name}{e['path']}", "message": e["message"]} for e in exc.errors
+                )
+                if not exc.errors:
+                    errors.append({"path": item.name, "message": exc.message})
+        if saved and not errors:
+            _save_entries(cs, saved, user)
         if not errors:
             cs = ChangeSet.objects.get(pk=change_set.pk)
             view = graph.GraphView(cs.workspace, cs)
@@ -558,6 +651,17 @@ def _rebase_entry(e, head, same_name, ws):
         return
     merged, conflicts = jsondiff.three_way(base, head.properties, e.properties)
     e.properties = merged
+    found = {c["path"] for c in conflicts}
+    for kept in e.conflicts:  # unresolved from an earlier rebase: still open, against HEAD now
+        if kept["path"] not in found:
+            now = jsondiff.value_at(head.properties, kept["path"])
+            conflicts.append(
+                {
+                    **kept,
+                    "head": None if now is jsondiff.ABSENT else now,
+                    "head_absent": now is jsondiff.ABSENT,
+                }
+            )
     e.conflicts = conflicts
     e.base_properties = deepcopy(head.properties)
     e.base_version = head.version
@@ -584,17 +688,15 @@ def resolve_conflict(change_set, user, name, path, take):
         if kind == "name_taken":
             if take == "head":
                 return _drop_entry(cs, entry, user, before)
-            taken = _head(cs.workspace, name)
-            entry.op, entry.component_id = EntryOp.EDIT, taken.id
-            entry.base_properties, entry.base_version, entry.base_name = (
-                deepcopy(taken.properties),
-                taken.version,
-                taken.name,
-            )
+            _edit_instead(entry, _head(cs.workspace, name))
         elif kind == "deleted_in_head":
             if take == "head":
                 return _drop_entry(cs, entry, user, before)
-            entry.op, entry.base_properties = EntryOp.ADD, None  # recreate it
+            taken = _head(cs.workspace, name)
+            if taken is not None:  # HEAD deleted it and added another under the same name
+                _edit_instead(entry, taken)
+            else:
+                entry.op, entry.base_properties = EntryOp.ADD, None  # recreate it
         elif kind == "changed_in_head":
             if take == "head":
                 return _drop_entry(cs, entry, user, before)
@@ -613,6 +715,21 @@ def resolve_conflict(change_set, user, name, path, take):
     return entry
 
 
+def _edit_instead(entry, taken):
+    """Keep mine on a name HEAD now holds: the entry becomes an edit of HEAD's component."""
+    if taken.schema != entry.schema:
+        raise ValidationError(
+            f"{entry.name}: HEAD's {entry.name} is a {taken.schema}, yours a {entry.schema}; "
+            "keeping yours would change its type. Take HEAD's, or add yours under another name."
+        )
+    entry.op, entry.component_id = EntryOp.EDIT, taken.id
+    entry.base_properties, entry.base_version, entry.base_name = (
+        deepcopy(taken.properties),
+        taken.version,
+        taken.name,
+    )
+
+
 def _drop_entry(cs, entry, user, before):
     entry.delete()
     Subscription.objects.filter(change_set=cs, consumer_name=entry.name).delete()
@@ -629,6 +746,89 @@ def _drop_entry(cs, entry, user, before):
 
 
 # --- Merge ----------------------------------------------------------------------------------
+
+
+def merge_problems(view):
+    """What would make HEAD wrong if this change set were merged as `view` sees it: cycles,
+    subscriptions to what will not exist, resolved values their schema refuses, names
+    taken. [{"path", "message"}], [] when the merge may go ahead."""
+    problems = []
+    taken = {
+        c.name
+        for c in view.head_components([n for n, e in view.entries.items() if e.op != EntryOp.DELETE]).values()
+        if c is not None
+    }
+    for name, e in view.entries.items():
+        if e.op == EntryOp.DELETE:
+            continue
+        head = view.head_components([name])[name]
+        if e.op == EntryOp.ADD and name in taken:
+            problems.append({"path": name, "message": f"HEAD already has a component named {name!r}"})
+        elif e.op == EntryOp.EDIT and (head is None or head.id != e.component_id):
+            problems.append(
+                {"path": name, "message": f"HEAD no longer has this {name!r}; rebase and resolve"}
+            )
+        for error in graph.validation_errors(view, name, e.schema, e.properties):
+            problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
+    for name in sorted(view.reached()):
+        head, new = view.head_components([name])[name], view.view(name)
+        if head is None or new is None or (new.domain, new.pending) == (head.domain, head.pending):
+            continue
+        for error in graph.resolved_schema_errors(head.schema, head.properties, new.domain, new.pending):
+            problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
+    from .plan import dangling_subscriptions
+
+    problems.extend({"path": p["component"], "message": p["message"]} for p in dangling_subscriptions(view))
+    return problems
+
+
+def _write_head(ws, view, version):
+    """Write the change set's resolution into HEAD in bulk: its rows, and every HEAD
+    component whose resolved value the rows move."""
+    entries = list(view.entries.values())
+    now = timezone.now()
+    Component.objects.filter(
+        workspace=ws, pk__in=[e.component_id for e in entries if e.op == EntryOp.DELETE]
+    ).delete()
+    added, dirty = [], []
+    for e in entries:
+        resolved = view.view(e.name)
+        if e.op == EntryOp.ADD:
+            added.append(
+                Component(
+                    id=e.component_id,
+                    workspace=ws,
+                    name=e.name,
+                    schema=e.schema,
+                    properties=e.properties,
+                    domain=resolved.domain,
+                    pending=resolved.pending,
+                    version=version,
+                )
+            )
+        elif e.op == EntryOp.EDIT:
+            head = view.head_components([e.name])[e.name]
+            head.properties, head.version = e.properties, version
+            head.domain, head.pending, head.updated_at = resolved.domain, resolved.pending, now
+            dirty.append(head)
+    for name in view.reached():
+        head, resolved = view.head_components([name])[name], view.view(name)
+        if (
+            head is not None
+            and resolved is not None
+            and (resolved.domain, resolved.pending)
+            != (
+                head.domain,
+                head.pending,
+            )
+        ):
+            head.domain, head.pending, head.updated_at = resolved.domain, resolved.pending, now
+            dirty.append(head)
+    Component.objects.bulk_create(added, batch_size=1000)
+    Component.objects.bulk_update(
+        dirty, ["properties", "domain", "pending", "version", "updated_at"], batch_size=500
+    )
+    graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries})
 
 
 def merge(change_set, user):
@@ -653,30 +853,18 @@ def merge(change_set, user):
         if conflicts:
             paths = ", ".join(f"{c['component']}{c['path']}" for c in conflicts[:5])
             raise ConflictError(f"Change set #{cs.pk} has {len(conflicts)} unresolved conflict(s): {paths}.")
+        view = graph.GraphView(ws, cs)
+        problems = merge_problems(view)
+        if problems:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ValidationError(
+                f"Change set #{cs.pk} cannot be merged: {first['path']}: {first['message']}{more}",
+                errors=problems,
+            )
         version = ws.head_version + 1
-        entries = list(cs.entries.all())
-        heads = {
-            c.id: c for c in Component.objects.filter(workspace=ws, id__in=[e.component_id for e in entries])
-        }
-        for e in entries:
-            if e.op == EntryOp.DELETE:
-                Component.objects.filter(pk=e.component_id).delete()
-        for e in entries:
-            if e.op == EntryOp.ADD:
-                Component.objects.create(
-                    id=e.component_id,
-                    workspace=ws,
-                    name=e.name,
-                    schema=e.schema,
-                    properties=e.properties,
-                    version=version,
-                )
-            elif e.op == EntryOp.EDIT:
-                head = heads[e.component_id]
-                head.properties, head.version = e.properties, version
-                head.save(update_fields=["properties", "version", "updated_at"])
-        graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries})
-        graph.propagate(ws, {e.name for e in entries if e.op != EntryOp.DELETE}, roots=("domain",))
+        entries = list(view.entries.values())
+        _write_head(ws, view, version)
         Subscription.objects.filter(change_set=cs).delete()
         ws.head_version = version
         ws.save(update_fields=["head_version"])

@@ -176,6 +176,7 @@ class GraphView:
         self.entries = {e.name: e for e in (entries or [])}
         self._head = {}
         self._resolved = {}
+        self._reached = None
 
     def preload(self):
         """Fetch, in one query, HEAD rows of every overlaid component and of what they read."""
@@ -207,37 +208,90 @@ class GraphView:
         c = self.head_components([name])[name]
         return None if c is None else c.properties
 
-    def view(self, name, _stack=()):
-        """The producer view of `name` in this graph (resolving overlay rows on demand)."""
+    def view(self, name):
+        """The producer view of `name` in this graph: HEAD with the change set's rows, resolved
+        as if merged, through every component the rows reach (touched or not)."""
+        self._resolve_through()
         if name in self._resolved:
             return self._resolved[name]
+        c = self.head_components([name])[name]
+        return None if c is None else View.of_component(c)
+
+    def reached(self):
+        """HEAD components (not rows of the change set) that read something the rows move,
+        resolved again: their resolution may differ from HEAD's."""
+        self._resolve_through()
+        return self._reached
+
+    def _resolve_through(self):
+        if self._reached is not None:
+            return
+        self._reached = set()
+        if not self.entries:
+            return
+        touched = set(self.entries)
+        reached, frontier, roots, first_hop = set(), touched, ROOTS, None  # a deleted row empties every root
+        while frontier:
+            found = set()
+            for edges in self.consumers_of(frontier, roots).values():
+                for consumer, source in edges:
+                    if consumer != source.component and consumer not in touched and consumer not in reached:
+                        found.add(consumer)
+            reached |= found
+            first_hop = found if first_hop is None else first_hop
+            frontier, roots = found, ("domain",)  # past the first hop only resolved values move
+        names = touched | reached
+        edges = self.producers_of(names)
+        # Rows past the first hop are read only if something they read moves.
+        near = touched | first_hop
+        self.head_components(sorted(near | {s.component for n in near for s in edges.get(n, [])}))
+        dep_edges = {c: {s.component for s in ss if is_dependency(s, c)} for c, ss in edges.items()}
+        moved, done = set(touched), set()
+        for name in topological(names, dep_edges):
+            done.add(name)
+            if name not in touched and not any(s.component in moved for s in edges.get(name, [])):
+                continue  # nothing it reads moved: HEAD's resolution stands
+            result = self._resolve_one(name, lambda n: n in names and n not in done)
+            self._resolved[name] = result
+            head = self._head.get(name)
+            if name in touched or result is None or head is None:
+                continue
+            self._reached.add(name)
+            if result.domain != (head.domain or {}) or result.pending != list(head.pending or []):
+                moved.add(name)
+
+    def _resolve_one(self, name, is_unresolved):
         entry = self.entries.get(name)
+        head = self.head_components([name])[name]
+        if entry is not None and entry.op == "delete":
+            return None
         if entry is None:
-            c = self.head_components([name])[name]
-            result = None if c is None else View.of_component(c)
-        elif entry.op == "delete":
-            result = None
+            if head is None:
+                return None
+            schema, cid, properties, in_head = head.schema, str(head.id), head.properties, True
         else:
-            head = self.head_components([name])[name] if entry.op == "edit" else None
-            resource_value = head.resource_value if head is not None and not entry.replace else None
-            placeholder = View(
-                name, entry.schema, str(entry.component_id), {}, ["/"], resource_value, head is not None
+            head = head if entry.op == "edit" else None
+            schema, cid, properties, in_head = (
+                entry.schema,
+                str(entry.component_id),
+                entry.properties,
+                head is not None,
             )
-            if name in _stack:
+        resource_value = head.resource_value if head is not None else None
+        placeholder = View(name, schema, cid, {}, ["/"], resource_value, in_head)
+
+        def lookup(producer):
+            if producer == name:
                 return placeholder
-            self._resolved[name] = placeholder  # guards against a cycle that slipped through
+            if producer in self._resolved:
+                return self._resolved[producer]
+            if is_unresolved(producer):
+                return View(producer, "", "", {}, ["/"], None)  # a cycle that slipped through
+            c = self.head_components([producer])[producer]
+            return None if c is None else View.of_component(c)
 
-            def lookup(producer):
-                if producer == name:
-                    return placeholder
-                return self.view(producer, (*_stack, name))
-
-            domain, pending = resolve_properties(name, entry.schema, entry.properties, lookup)
-            result = View(
-                name, entry.schema, str(entry.component_id), domain, pending, resource_value, head is not None
-            )
-        self._resolved[name] = result
-        return result
+        domain, pending = resolve_properties(name, schema, properties, lookup)
+        return View(name, schema, cid, domain, pending, resource_value, in_head)
 
     # edges
     def producers_of(self, names):
@@ -410,7 +464,8 @@ def topological(names, edges):
             indegree[c] -= 1
             if indegree[c] == 0:
                 queue.append(c)
-    order.extend(sorted(n for n in names if n not in set(order)))  # cycles (should not exist) last
+    placed = set(order)
+    order.extend(sorted(n for n in names if n not in placed))  # cycles (should not exist) last
     return order
 
 
@@ -424,6 +479,16 @@ def propagate(workspace, changed, roots=("domain", "resource_value")):
     graph = GraphView(workspace)
     changed = set(changed)
     affected = changed | graph.downstream(changed, roots)
+    if "domain" not in roots:
+        # A component that reads its own moved root (a self-referencing rule reading its
+        # group id) changes its /domain as well, and so moves what reads that.
+        self_readers = {
+            consumer
+            for edges in graph.consumers_of(changed, roots).values()
+            for consumer, source in edges
+            if consumer == source.component
+        }
+        affected |= graph.downstream(self_readers, ("domain",))
     with transaction.atomic():
         # Lock the rows this will rewrite (in name order, so two propagations never
         # deadlock), then read producers fresh: concurrent propagations that share a
@@ -467,7 +532,32 @@ def validation_errors(graph, name, schema, properties):
     errors = check_subscriptions(graph, name, properties)
     if errors:
         return errors
-    return validate_properties(schema, properties)
+    entry = graph.entries.get(name)
+    if entry is not None and entry.properties is properties and entry.schema == schema:
+        resolved = graph.view(name)  # the change set's own row: resolved already
+        return resolved_schema_errors(schema, properties, resolved.domain, resolved.pending)
+    domain, pending = must_resolve(graph, name, properties, schema)
+    return resolved_schema_errors(schema, properties, domain, pending)
+
+
+def resolved_schema_errors(schema, properties, domain, pending):
+    """Schema errors of the document AWS will get: every subscription that has a value is
+    checked as that value, one still pending stays a subscription (checked by shape only)."""
+
+    document = deepcopy(properties)
+    resolved = [s for s in find_sources(properties) if s.target not in pending]
+    for source in resolved:
+        value = pointers.resolve(domain, source.target) if source.target else domain
+        if source.target:
+            pointers.set_value(document, pointers.split(source.target), deepcopy(value))
+        else:
+            document = deepcopy(value)
+    errors = validate_properties(schema, document)
+    for error in errors:
+        feeding = next((s for s in resolved if pointers.is_prefix(s.target, error["path"])), None)
+        if feeding is not None:
+            error["message"] += f" (the value of {feeding.component}{feeding.path})"
+    return errors
 
 
 def raise_if_errors(name, errors):

@@ -176,7 +176,8 @@ class ChangeSet(models.Model):
 
     @property
     def is_editable(self):
-        return self.status in EDITABLE_STATUSES
+        """A merged change set is closed, whatever its status says (an import merges at once)."""
+        return self.merged_version is None and self.status in EDITABLE_STATUSES
 
 
 class EntryOp(models.TextChoices):

@@ -148,25 +148,26 @@ def plan_actions(change_set):
             old_props = head.properties if head else (e.base_properties or {})
             changes = jsondiff.changes(old_props, e.properties)
             new_view = view.view(name)
-            domain_moved = head is not None and new_view is not None and _domain_changed(head, new_view)
-            if not changes and not e.replace and not domain_moved:
+            moved = head is not None and new_view is not None and _resolution_moved(head, new_view)
+            if not changes and not e.replace and not moved:
                 continue
-            paths = _replacement_paths(e.schema, old_props, e.properties)
+            reason = "properties changed" if changes else _follows(view, name)
+            a = _change_action(e.schema, name, str(e.component_id), head, new_view, reason)
             if e.replace:
-                a = Action(
-                    "replace", name, str(e.component_id), e.schema, "marked for replacement", local=local
-                )
-            elif paths and not local:
-                a = Action("replace", name, str(e.component_id), e.schema, "", local=local)
-                a.reason = "createOnly " + ", ".join(paths) + " changed: AWS cannot change it in place"
-                a.replace_paths = paths
-            else:
-                a = Action("update", name, str(e.component_id), e.schema, "properties changed", local=local)
+                a.kind, a.reason = "replace", "marked for replacement"
             a.changes, a.before, a.after = changes, old_props, e.properties
         actions[name] = a
 
-    # 2. Components whose resolved values move because a producer changed.
-    _ripple(view, entries, heads, actions)
+    # 2. HEAD components whose resolved values move because something they read moved.
+    for name in sorted(view.reached()):
+        head, new_view = view.head_components([name])[name], view.view(name)
+        if head is None or new_view is None or not _resolution_moved(head, new_view):
+            continue
+        a = _change_action(head.schema, name, str(head.id), head, new_view, _follows(view, name))
+        a.changes = jsondiff.changes(head.domain or {}, new_view.domain)
+        a.before, a.after = head.domain or {}, new_view.domain
+        actions[name] = a
+    _ripple_identity(view, entries, actions)
 
     # 3. Blocking problems: dangling subscriptions, types without a provider.
     for problem in dangling_subscriptions(view):
@@ -184,10 +185,7 @@ def plan_actions(change_set):
     _wire_dependencies(view, entries, actions)
     for a in actions.values():
         if a.kind in ("create", "replace"):
-            own = [
-                s
-                for s in graph.find_sources(entries[a.component].properties if a.component in entries else {})
-            ]
+            own = graph.find_sources(view.properties_of(a.component) or {})
             a.follow_up = any(s.component == a.component and s.root == "resource_value" for s in own)
         if a.kind == "replace":
             a.downtime = _downtime(a.schema, a.component)
@@ -197,60 +195,73 @@ def plan_actions(change_set):
     return Plan(ordered, errors, warnings)
 
 
-def _domain_changed(head, new_view):
-    return jsondiff.changes(head.domain or {}, new_view.domain) != [] and not new_view.pending
+def _resolution_moved(head, new_view):
+    return (head.domain or {}) != new_view.domain or list(head.pending or []) != new_view.pending
 
 
-def _ripple(view, entries, heads, actions):
-    """Add updates (or replaces) for HEAD components fed by something this change set moves."""
-    moved = {}  # producer -> roots that move
-    for name, a in actions.items():
-        if a.kind in ("update", "replace", "create"):
-            roots = {"domain"}
-            if a.kind == "replace":
-                roots.add("resource_value")
-            moved[name] = roots
-    frontier = dict(moved)
+def _change_action(schema, name, component_id, head, new_view, reason):
+    """An update, or a replace when a createOnly property's resolved value changes."""
+    local = schema.startswith(PORTAL_TYPE_PREFIX)
+    old = head.domain if head is not None else {}
+    paths = [] if local or new_view is None else _replacement_paths(schema, old, new_view.domain)
+    if paths:
+        reason = "createOnly " + ", ".join(paths) + " changed: AWS cannot change it in place"
+        return Action("replace", name, component_id, schema, reason, replace_paths=paths, local=local)
+    return Action("update", name, component_id, schema, reason, local=local)
+
+
+def _follows(view, name):
+    """'/X follows p/domain/Y' for each subscription of `name` whose value moves."""
+    reasons = []
+    for source in view.producers_of([name]).get(name, []):
+        if source.component == name:
+            continue
+        head = view.head_components([source.component])[source.component]
+        new, old = view.view(source.component), head and graph.View.of_component(head)
+        new_value = graph.PENDING if new is None else graph.value_at(new, source)
+        old_value = graph.PENDING if old is None else graph.value_at(old, source)
+        if new_value != old_value:
+            reasons.append(f"{source.target} follows {source.component}{source.path}")
+    return "; ".join(reasons) or "resolved values changed"
+
+
+def _ripple_identity(view, entries, actions):
+    """A replaced resource gets a new identity: what reads its /resource_value is updated
+    (or replaced, when that value feeds a createOnly property), however far it travels."""
+    frontier = {n for n, a in actions.items() if a.kind == "replace"}
     while frontier:
-        nxt = {}
-        edges = view.consumers_of(frontier, roots=("domain", "resource_value"))
-        view.head_components(
-            sorted({consumer for pairs in edges.values() for consumer, _ in pairs})
-        )  # one query
+        nxt = set()
+        edges = view.consumers_of(frontier, roots=("resource_value",))
+        view.head_components(sorted({consumer for pairs in edges.values() for consumer, _ in pairs}))
         for producer, pairs in edges.items():
             for consumer, source in pairs:
-                if consumer in entries or consumer == producer or source.root not in frontier[producer]:
+                entry = entries.get(consumer)
+                if consumer == producer or (entry is not None and entry.op != EntryOp.EDIT):
                     continue
-                if source.root == "domain" and not _domain_value_moved(view, heads, producer, source):
+                consumer_view = view.view(consumer)
+                if consumer_view is None:
                     continue
-                head = view.head_components([consumer])[consumer]
-                if head is None:
-                    continue
-                target = source.target
-                reason = f"{target} follows {producer}{source.path}"
+                reason = f"{source.target} follows {producer}{source.path}"
                 paths = [
                     p
-                    for p in _replacement_paths(head.schema, {}, _stub(target))
-                    if p == target or target.startswith(p + "/")
+                    for p in _replacement_paths(consumer_view.schema, {}, _stub(source.target))
+                    if p == source.target or source.target.startswith(p + "/")
                 ]
-                kind = "replace" if paths else "update"
                 existing = actions.get(consumer)
                 if existing is None:
-                    a = Action(
-                        kind,
+                    existing = actions[consumer] = Action(
+                        "update",
                         consumer,
-                        str(head.id),
-                        head.schema,
+                        consumer_view.id,
+                        consumer_view.schema,
                         reason,
-                        replace_paths=paths,
-                        local=head.schema.startswith(PORTAL_TYPE_PREFIX),
+                        local=consumer_view.schema.startswith(PORTAL_TYPE_PREFIX),
                     )
-                    actions[consumer] = a
-                    nxt[consumer] = {"domain"} | ({"resource_value"} if kind == "replace" else set())
-                else:
+                elif reason not in existing.reason:
                     existing.reason += f"; {reason}"
-                    if kind == "replace" and existing.kind == "update":
-                        existing.kind, existing.replace_paths = "replace", paths
+                if paths and existing.kind == "update" and not existing.local:
+                    existing.kind, existing.replace_paths = "replace", paths
+                    nxt.add(consumer)
         frontier = nxt
 
 
@@ -266,16 +277,9 @@ def _stub(target):
     return value if isinstance(value, dict) else {}
 
 
-def _domain_value_moved(view, heads, producer, source):
-    new = view.view(producer)
-    head = heads.get(producer) or view.head_components([producer])[producer]
-    if new is None or head is None:
-        return True
-    return graph.value_at(new, source) != graph.value_at(graph.View.of_component(head), source)
-
-
 def dangling_subscriptions(view):
-    """Subscriptions to components this change set deletes."""
+    """Subscriptions to components that will not exist: deleted by this change set, or
+    gone from HEAD (another merge deleted them, or the change set no longer adds them)."""
     deleted = [n for n, e in view.entries.items() if e.op == EntryOp.DELETE]
     problems = []
     for producer, pairs in view.consumers_of(deleted).items():
@@ -289,6 +293,17 @@ def dangling_subscriptions(view):
                     f"remove that subscription or delete {consumer} too",
                 }
             )
+    for consumer, sources in view.producers_of(view.entries).items():
+        for source in sources:
+            if isinstance(source.component, str) and source.component not in deleted:
+                if source.component != consumer and not view.exists(source.component):
+                    problems.append(
+                        {
+                            "component": consumer,
+                            "message": f"{consumer}{source.target} subscribes to {source.component}, "
+                            "which does not exist",
+                        }
+                    )
     return problems
 
 

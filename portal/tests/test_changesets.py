@@ -1,5 +1,4 @@
 import pytest
-from django.db import IntegrityError
 
 from portal import changesets
 from portal.errors import ConflictError, NotFound, PermissionDenied, ValidationError
@@ -169,9 +168,9 @@ def test_it_merges_atomically(workspace, bob, base):
     cs = changesets.create_change_set(workspace, bob, "two edits")
     changesets.set_property(cs, bob, "api", "/DesiredCount", 4)
     changesets.upsert_component(cs, bob, "web", SVC, {"ServiceName": "web"})
-    # Something makes the merge fail half way: a HEAD component now holds the new name.
+    # Something took the new name in HEAD behind the change set's back.
     Component.objects.create(workspace=workspace, name="web", schema=SVC, properties={})
-    with pytest.raises(IntegrityError):
+    with pytest.raises(ValidationError, match="HEAD already has a component named 'web'"):
         changesets.merge(cs, bob)
     assert Component.objects.get(name="api").properties["DesiredCount"] == 2
     workspace.refresh_from_db()
@@ -234,3 +233,101 @@ def test_it_refuses_to_add_a_component_whose_name_is_taken_when_asked_to_create(
     with pytest.raises(ValidationError, match="'api' already exists"):
         changesets.upsert_component(cs, bob, "api", SVC, {"ServiceName": "x"}, create_only=True)
     assert not cs.entries.exists()
+
+
+def test_it_refuses_to_remove_a_property_by_key_or_without_a_leading_slash(workspace, bob, base):
+    cs = changesets.create_change_set(workspace, bob, "bad paths")
+    changesets.set_property(cs, bob, "api-sg", "/Tags", [{"Key": "Name", "Value": "api"}])
+    with pytest.raises(ValidationError, match="by its index"):
+        changesets.remove_property(cs, bob, "api-sg", "/Tags/Name")
+    with pytest.raises(ValidationError, match="must start with '/'"):
+        changesets.remove_property(cs, bob, "api-sg", "Tags")
+    assert cs.entries.get(name="api-sg").properties["Tags"] == [{"Key": "Name", "Value": "api"}]
+
+
+def test_it_keeps_an_unresolved_conflict_through_the_next_rebase(workspace, bob, base):
+    mine = changesets.create_change_set(workspace, bob, "mine")
+    changesets.set_property(mine, bob, "api", "/DesiredCount", 4)
+    for path, value in (("/DesiredCount", 3), ("/LaunchType", "EC2")):
+        theirs = changesets.create_change_set(workspace, bob, f"theirs {path}")
+        changesets.set_property(theirs, bob, "api", path, value)
+        changesets.merge(theirs, bob)
+        conflicts = changesets.rebase(mine, bob)
+        assert [(c["path"], c["head"], c["mine"]) for c in conflicts] == [("/DesiredCount", 3, 4)]
+    with pytest.raises(ConflictError, match="api/DesiredCount"):
+        changesets.merge(mine, bob)
+    assert Component.objects.get(name="api").properties["DesiredCount"] == 3
+
+
+def test_it_refuses_a_merge_whose_rebased_result_reads_a_component_another_merge_deleted(
+    workspace, bob, base
+):
+    mine = changesets.create_change_set(workspace, bob, "web reads api-sg")
+    changesets.upsert_component(
+        mine, bob, "web-sg", SG, {"GroupDescription": src("api-sg", "/domain/GroupDescription")}
+    )
+    theirs = changesets.create_change_set(workspace, bob, "drop api-sg")
+    changesets.delete_component(theirs, bob, "api-sg")
+    changesets.merge(theirs, bob)
+    with pytest.raises(ValidationError, match="web-sg/GroupDescription: no component named 'api-sg'"):
+        changesets.merge(mine, bob)
+    assert not Component.objects.filter(name="web-sg").exists()
+    mine.refresh_from_db()
+    assert mine.merged_version is None
+
+
+def test_it_refuses_a_merge_that_closes_a_cycle_two_change_sets_made(workspace, bob, base):
+    one = changesets.create_change_set(workspace, bob, "api-sg reads api")
+    changesets.set_property(one, bob, "api-sg", "/GroupDescription", src("api", "/domain/ServiceName"))
+    two = changesets.create_change_set(workspace, bob, "api reads api-sg")
+    changesets.set_property(two, bob, "api", "/ServiceName", src("api-sg", "/domain/GroupDescription"))
+    changesets.merge(one, bob)
+    with pytest.raises(ValidationError, match="subscription cycle"):
+        changesets.merge(two, bob)
+    assert Component.objects.get(name="api").properties["ServiceName"] == "api"
+
+
+def test_it_refuses_keep_mine_on_a_name_head_gave_another_type(workspace, bob, base):
+    mine = changesets.create_change_set(workspace, bob, "logs as a group")
+    changesets.upsert_component(mine, bob, "logs", "AWS::Logs::LogGroup", {"RetentionInDays": 7})
+    theirs = changesets.create_change_set(workspace, bob, "logs as an sg")
+    changesets.upsert_component(theirs, bob, "logs", SG, {"GroupDescription": "logs"})
+    changesets.merge(theirs, bob)
+    [conflict] = changesets.rebase(mine, bob)
+    assert conflict["kind"] == "name_taken"
+    with pytest.raises(ValidationError, match="HEAD's logs is a AWS::EC2::SecurityGroup"):
+        changesets.resolve_conflict(mine, bob, "logs", "/", "mine")
+    assert changesets.open_conflicts(mine)
+    assert Component.objects.get(name="logs").properties == {"GroupDescription": "logs"}
+
+
+def test_it_keeps_mine_on_a_component_head_deleted_and_added_again(workspace, bob, base):
+    mine = changesets.create_change_set(workspace, bob, "scale")
+    changesets.set_property(mine, bob, "api", "/DesiredCount", 5)
+    drop = changesets.create_change_set(workspace, bob, "drop api")
+    changesets.delete_component(drop, bob, "api")
+    changesets.merge(drop, bob)
+    again = changesets.create_change_set(workspace, bob, "api again")
+    changesets.upsert_component(again, bob, "api", SVC, {"ServiceName": "api-2"})
+    changesets.merge(again, bob)
+    [conflict] = changesets.rebase(mine, bob)
+    assert conflict["kind"] == "deleted_in_head"
+    changesets.resolve_conflict(mine, bob, "api", "/", "mine")
+    changesets.merge(mine, bob)
+    api = Component.objects.get(name="api")
+    assert api.properties["DesiredCount"] == 5
+
+
+def test_it_closes_a_change_set_once_merged(workspace, bob, base):
+    from portal import workspaces
+    from portal.spec import parse_spec
+
+    cs = workspaces.import_spec(
+        workspace,
+        bob,
+        parse_spec({"components": [{"name": "logs", "schema": "AWS::Logs::LogGroup", "properties": {}}]}),
+    )
+    assert not cs.is_editable
+    with pytest.raises(ConflictError, match="merged"):
+        changesets.set_property(cs, bob, "logs", "/RetentionInDays", 7)
+    assert Component.objects.get(name="logs").properties == {}

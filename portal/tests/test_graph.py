@@ -192,3 +192,42 @@ def test_it_propagates_only_to_what_depends_on_the_edit(workspace, users, django
     changed = graph.propagate(workspace, {"other"})
     assert changed == set()  # nothing depends on it, nothing moved
     assert other.updated_at == Component.objects.get(name="other").updated_at
+
+
+def test_it_refreshes_the_readers_of_a_self_subscribed_resource_value(workspace, users):
+    bob = users["editor"]
+    rule = {
+        "IpProtocol": "tcp",
+        "FromPort": 3000,
+        "ToPort": 3000,
+        "SourceSecurityGroupId": src("api-sg", "/resource_value/GroupId"),
+    }
+    comps = head(
+        workspace,
+        bob,
+        {
+            "api-sg": (SG, {"GroupDescription": "api", "SecurityGroupIngress": [rule]}),
+            "copy": (
+                SG,
+                {
+                    "GroupDescription": "copy",
+                    "SecurityGroupIngress": src("api-sg", "/domain/SecurityGroupIngress"),
+                },
+            ),
+        },
+    )
+    assert observe(comps["api-sg"], "sg-1", {"GroupId": "sg-1"}) == {"api-sg", "copy"}
+    copy = Component.objects.get(name="copy")
+    assert copy.domain["SecurityGroupIngress"][0]["SourceSecurityGroupId"] == "sg-1"
+    assert copy.pending == []
+
+
+def test_it_orders_a_long_chain_in_linear_time():
+    import time
+
+    names = [f"n{i}" for i in range(20000)]
+    edges = {names[i]: {names[i - 1]} for i in range(1, len(names))}
+    edges[names[10000]] = {names[-1]}  # the second half is a cycle: it lands in the tail
+    start = time.perf_counter()
+    order = graph.topological(names, edges)
+    assert sorted(order) == sorted(names) and time.perf_counter() - start < 1

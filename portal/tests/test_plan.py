@@ -207,3 +207,162 @@ def test_its_checksum_moves_with_the_plan(workspace, bob):
     assert plan_actions(cs).checksum == first
     changesets.set_property(cs, bob, "api", "/DesiredCount", 5)
     assert plan_actions(cs).checksum != first
+
+
+# --- Changes that travel through HEAD components the change set does not touch ------------
+
+
+def _chain(workspace, bob):
+    """p -> c -> d through Tags: c copies p's tags, d copies c's first tag value."""
+    return head(
+        workspace,
+        bob,
+        {
+            "p": (SG, {"GroupDescription": "p", "Tags": [{"Key": "team", "Value": "chips"}]}),
+            "c": (SG, {"GroupDescription": "c", "Tags": src("p", "/domain/Tags")}),
+            "d": (
+                SG,
+                {
+                    "GroupDescription": "d",
+                    "Tags": [{"Key": "from-c", "Value": src("c", "/domain/Tags/0/Value")}],
+                },
+            ),
+        },
+    )
+
+
+def test_it_plans_and_merges_a_change_that_travels_through_an_untouched_component(workspace, bob):
+    from portal.models import Component
+
+    _chain(workspace, bob)
+    cs = changesets.create_change_set(workspace, bob, "retag p")
+    changesets.set_property(cs, bob, "p", "/Tags/0/Value", "crisps")
+    plan = plan_actions(cs)
+    assert kinds(plan) == {"p": "update", "c": "update", "d": "update"}
+    assert waits(plan)["update:d"] == ["update:c"]
+    assert (
+        "/Tags/0/Value follows c/domain/Tags/0/Value"
+        in next(a for a in plan.actions if a.component == "d").reason
+    )
+    changesets.merge(cs, bob)
+    assert Component.objects.get(name="d").domain["Tags"] == [{"Key": "from-c", "Value": "crisps"}]
+
+
+def test_it_accepts_a_subscription_to_a_value_an_untouched_component_will_have(workspace, bob):
+    _chain(workspace, bob)
+    cs = changesets.create_change_set(workspace, bob, "second tag")
+    changesets.set_property(cs, bob, "p", "/Tags/1", {"Key": "env", "Value": "prod"})
+    changesets.upsert_component(
+        cs,
+        bob,
+        "e",
+        SG,
+        {"GroupDescription": "e", "Tags": [{"Key": "env", "Value": src("c", "/domain/Tags/1/Value")}]},
+    )
+    assert kinds(plan_actions(cs)) == {"p": "update", "c": "update", "e": "create"}
+
+
+def test_it_replaces_an_edited_consumer_whose_create_only_input_moves(workspace, bob):
+    head(
+        workspace,
+        bob,
+        {
+            "p": (SG, {"GroupDescription": "old"}),
+            "c": (SG, {"GroupDescription": src("p", "/domain/GroupDescription")}),
+        },
+    )
+    cs = changesets.create_change_set(workspace, bob, "rename p, tag c")
+    changesets.set_property(cs, bob, "p", "/GroupDescription", "new")
+    changesets.set_property(cs, bob, "c", "/Tags", [{"Key": "team", "Value": "chips"}])
+    plan = plan_actions(cs)
+    assert kinds(plan) == {"p": "replace", "c": "replace"}
+    assert next(a for a in plan.actions if a.component == "c").replace_paths == ["/GroupDescription"]
+
+
+@pytest.mark.parametrize("tags_first", [True, False])
+def test_it_ripples_a_replacement_whatever_order_the_properties_are_written_in(workspace, bob, tags_first):
+    tags = {"Tags": [{"Key": "a", "Value": src("a", "/domain/Tags/0/Value")}]}
+    description = {"GroupDescription": src("b", "/domain/GroupDescription")}
+    x = {**tags, **description} if tags_first else {**description, **tags}
+    rule = {
+        "IpProtocol": "tcp",
+        "FromPort": 80,
+        "ToPort": 80,
+        "SourceSecurityGroupId": src("x", "/resource_value/GroupId"),
+    }
+    head(
+        workspace,
+        bob,
+        {
+            "a": (SG, {"GroupDescription": "a", "Tags": [{"Key": "k", "Value": "1"}]}),
+            "b": (SG, {"GroupDescription": "b"}),
+            "x": (SG, x),
+            "y": (SG, {"GroupDescription": "y", "SecurityGroupIngress": [rule]}),
+        },
+    )
+    cs = changesets.create_change_set(workspace, bob, "retag a, rename b")
+    changesets.set_property(cs, bob, "a", "/Tags/0/Value", "2")
+    changesets.set_property(cs, bob, "b", "/GroupDescription", "b2")
+    plan = plan_actions(cs)
+    assert kinds(plan) == {"a": "update", "b": "replace", "x": "replace", "y": "update"}
+    assert waits(plan)["update:y"] == ["replace:x"]
+
+
+def test_it_refuses_an_integer_subscribed_into_a_string(workspace, bob):
+    from portal.errors import ValidationError
+
+    head(workspace, bob, {"api": (SVC, {"ServiceName": "api", "DesiredCount": 2})})
+    cs = changesets.create_change_set(workspace, bob, "bad type")
+    with pytest.raises(ValidationError, match=r"GroupDescription.*\(the value of api/domain/DesiredCount\)"):
+        changesets.upsert_component(
+            cs, bob, "sg", SG, {"GroupDescription": src("api", "/domain/DesiredCount")}
+        )
+
+
+def test_it_refuses_to_merge_a_change_whose_resolved_value_a_consumer_schema_refuses(workspace, bob):
+    from portal.errors import ValidationError
+    from portal.models import Component
+
+    head(
+        workspace,
+        bob,
+        {
+            "api": (SVC, {"ServiceName": "api", "DesiredCount": 3}),
+            "logs": ("AWS::Logs::LogGroup", {"RetentionInDays": src("api", "/domain/DesiredCount")}),
+        },
+    )
+    cs = changesets.create_change_set(workspace, bob, "scale to 2")
+    changesets.set_property(cs, bob, "api", "/DesiredCount", 2)
+    with pytest.raises(ValidationError, match="logs/RetentionInDays"):
+        changesets.merge(cs, bob)
+    assert Component.objects.get(name="api").properties["DesiredCount"] == 3
+    assert Component.objects.get(name="logs").domain["RetentionInDays"] == 3
+
+
+def test_it_refuses_to_revert_an_added_producer_that_others_read(workspace, bob):
+    from portal.errors import ValidationError
+
+    cs = changesets.create_change_set(workspace, bob, "pair")
+    changesets.upsert_component(cs, bob, "p", SG, {"GroupDescription": "p"})
+    changesets.upsert_component(cs, bob, "c", SG, {"GroupDescription": src("p", "/domain/GroupDescription")})
+    with pytest.raises(ValidationError, match="c/GroupDescription still subscribes to it"):
+        changesets.revert_component(cs, bob, "p")
+    with pytest.raises(ValidationError, match="c/GroupDescription still subscribes to it"):
+        changesets.delete_component(cs, bob, "p")
+    assert sorted(e.name for e in cs.entries.all()) == ["c", "p"]
+    assert plan_actions(cs).ok
+
+
+def test_its_plan_refuses_a_subscription_to_a_component_that_no_longer_exists(workspace, bob):
+    head(workspace, bob, {"p": (SG, {"GroupDescription": "p"})})
+    cs = changesets.create_change_set(workspace, bob, "reads p")
+    changesets.upsert_component(cs, bob, "c", SG, {"GroupDescription": src("p", "/domain/GroupDescription")})
+    drop = changesets.create_change_set(workspace, bob, "drop p")
+    changesets.delete_component(drop, bob, "p")
+    changesets.merge(drop, bob)
+    changesets.rebase(cs, bob)
+    plan = plan_actions(cs)
+    assert {
+        "component": "c",
+        "message": "c/GroupDescription subscribes to p, which does not exist",
+    } in plan.errors
