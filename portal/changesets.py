@@ -27,7 +27,7 @@ from .models import (
     Workspace,
 )
 from .plan import dangling_subscriptions
-from .schemas import write_only_for
+from .schemas import get_schema, write_only_for
 from .secrets import mask_changes, masked_conflict
 from .spec import ComponentSpec
 
