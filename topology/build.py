@@ -34,6 +34,12 @@ DELETED = "deleted"
 
 STATUSES = ("ok", "pending", "failed", "drifted", "none")
 
+# What a change set's topology does with the components it neither changes nor neighbours.
+FADE = "fade"
+HIDE = "hide"
+SHOW = "show"
+OTHERS = (FADE, HIDE, SHOW)
+
 # --- Kinds ---------------------------------------------------------------------------------
 # A type name maps to its kind by an exact entry, else by the longest "...::" prefix entry.
 KINDS = {
@@ -143,6 +149,7 @@ class TopologyNode:
     cluster: str | None = None  # TopologyCluster.id
     detail: list = field(default_factory=list)  # extra label lines (DNS names, ports)
     drift: int = 0  # number of drifted properties
+    faded: bool = False  # neither changed by the change set nor next to what it changes
 
 
 @dataclass
@@ -159,6 +166,7 @@ class TopologyEdge:
     label: str
     diff: str = UNCHANGED  # unchanged | added | deleted
     kind: str = "subscription"  # subscription | traffic | name | registration | uses
+    faded: bool = False
 
     @property
     def key(self):
@@ -173,6 +181,7 @@ class TopologyCluster:
     component: str  # the component the box stands for
     parent: str | None = None
     diff: str = UNCHANGED
+    faded: bool = False
 
 
 @dataclass
@@ -186,6 +195,7 @@ class TopologyGraph:
     types: list = field(default_factory=list)
     focus: str | None = None
     hops: int = 1
+    others: str = SHOW
     message: str = ""
 
     @property
@@ -777,13 +787,13 @@ def _matches(node, specs):
     return False
 
 
-def _neighbourhood(view, focus, hops):
+def _neighbourhood(view, names, hops):
     adjacent = defaultdict(set)
     for e in view.edges.values():
         adjacent[e.producer].add(e.consumer)
         adjacent[e.consumer].add(e.producer)
-    seen = {focus}
-    frontier = {focus}
+    seen = set(names)
+    frontier = set(names)
     for _ in range(hops):
         frontier = {n for f in frontier for n in adjacent[f]} - seen
         if not frontier:
@@ -805,13 +815,41 @@ def _keep(view, names):
     return _View(nodes, edges, clusters)
 
 
-def build_graph(workspace, change_set=None, view=INFRASTRUCTURE, types=None, focus=None, hops=1):
+def _fade(view, names):
+    """Fade every node not in `names`, the edges that touch one, and the boxes left empty."""
+    for name, node in view.nodes.items():
+        node.faded = name not in names
+    for e in view.edges.values():
+        e.faded = view.nodes[e.producer].faded or view.nodes[e.consumer].faded
+    lit = _keep(view, names).clusters
+    for cid, cluster in view.clusters.items():
+        cluster.faded = cid not in lit
+
+
+def _around_changes(view, others):
+    """A change set's view with what it neither changes nor neighbours faded or hidden;
+    None when it changes nothing (then there is nothing to open on)."""
+    changed = {name for name, node in view.nodes.items() if node.diff != UNCHANGED}
+    if not changed:
+        return None
+    around = _neighbourhood(view, changed, 1)
+    if others == HIDE:
+        return _keep(view, around)
+    _fade(view, around)
+    return view
+
+
+def build_graph(workspace, change_set=None, view=INFRASTRUCTURE, types=None, focus=None, hops=1, others=FADE):
     """The topology of `workspace` (HEAD, or `change_set` overlaid with its diff).
 
     `types`: CloudFormation type names, `AWS::Service::` prefixes (`*` allowed) or kinds
     (compute, load_balancer, networking, data, discovery, pipeline, template, other).
     `focus`/`hops`: only that component and what is within `hops` edges of it.
+    `others` (change sets only): what becomes of the components the change set neither
+    changes nor neighbours: faded (fade), left out (hide) or drawn as usual (show).
     """
+    if others not in OTHERS:
+        raise ValueError(f"others must be one of {', '.join(OTHERS)}")
     if view not in VIEWS:
         raise ValueError(f"view must be one of {', '.join(VIEWS)}")
     types = [t for t in (types or []) if t and t.strip()]
@@ -834,9 +872,13 @@ def build_graph(workspace, change_set=None, view=INFRASTRUCTURE, types=None, foc
         if focus not in result.nodes:
             graph.message = f"No component named {focus!r} in the {view} view."
             return graph
-        result = _keep(result, _neighbourhood(result, focus, hops))
+        result = _keep(result, _neighbourhood(result, {focus}, hops))
     if types:
         result = _keep(result, {n for n, node in result.nodes.items() if n == focus or _matches(node, types)})
+    if change_set is not None and others != SHOW:
+        around = _around_changes(result, others)
+        if around is not None:
+            result, graph.others = around, others
     if not result.nodes and not graph.message:
         graph.message = "Nothing to show: no components match." if (types or focus) else "No components yet."
 

@@ -5,9 +5,10 @@ render cache key. Every string is quoted and escaped, so component names may hol
 character. The same style tables feed the HTML legend of the page.
 """
 
+import re
 from urllib.parse import quote
 
-from .build import ADDED, DELETED, MISSING, MODIFIED, REPLACED, UNCHANGED
+from .build import ADDED, DELETED, FADE, HIDE, MISSING, MODIFIED, REPLACED, UNCHANGED
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -46,6 +47,8 @@ EDGE_COLOURS = {
     "name": "#0f766e",
     "registration": "#0f766e",
 }
+# What a change set neither changes nor neighbours: (fill, border, text), in every format.
+FADED = ("#f7f8fa", "#d5dae3", "#a3abbb")
 EDGE_DIFF = {  # diff -> (colour, style, pen width, label prefix)
     ADDED: ("#1d7a46", "bold", "2", "+ "),
     DELETED: ("#b3261e", "dashed", "2", "- "),
@@ -72,6 +75,10 @@ LARGE_GRAPH_ATTRS = {
 HUGE_GRAPH = 1500
 HUGE_GRAPH_ATTRS = {**LARGE_GRAPH_ATTRS, "mclimit": "0.1", "nslimit": "0.2", "nslimit1": "0.5"}
 MAX_LABEL_LINES = 4
+# Label lines longer than this wrap after a separator: the demo's names and property paths
+# made the infrastructure graph three times as wide as a screen.
+WRAP = 24
+_WRAP_PIECE = re.compile(r"[^-.:/]+[-.:/]*|[-.:/]+")
 SHAPE_NAMES = {  # (shape, extra style) -> words for the HTML legend
     ("box", "rounded"): "rounded box",
     ("box", "diagonals"): "box with cut corners",
@@ -94,6 +101,41 @@ def safe_url(url):
     """Graphviz (2.43) writes URLs into SVG attributes unescaped: percent-encode quotes,
     angle brackets, ampersands, spaces and controls so a link cannot break out."""
     return quote(str(url), safe="/:?=#%-._~,;+@!$()*[]") if url else url
+
+
+def wrap(text, width=WRAP):
+    """`text` as lines of about `width` characters: words first, then a word too long for
+    a line after a '-', '.', ':' or '/', in parts of about equal length
+    ("sandbox-tonys-", "chips-api-service")."""
+    lines = []
+    for word in str(text).split(" "):
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.extend(_split_word(word, width))
+    return [line for line in lines if line] or [""]
+
+
+def _split_word(word, width):
+    if len(word) <= width:
+        return [word]
+    target = len(word) / -(-len(word) // width)
+    parts = [""]
+    for piece in _WRAP_PIECE.findall(word):
+        part = parts[-1]
+        if part and len(part) + len(piece) - target > target - len(part):
+            parts.append(piece)
+        else:
+            parts[-1] = part + piece
+    return parts
+
+
+def _wrapped(lines, prefix=""):
+    """Every line wrapped; `prefix` (a diff mark such as "~ ") put before the first."""
+    out = [part for line in lines for part in wrap(line)]
+    if out and prefix:
+        out[0] = prefix + out[0]
+    return out
 
 
 def _lines(lines):
@@ -120,6 +162,7 @@ def node_attrs(node, url, diff_mode):
     shape, fill, extra = KIND_STYLES.get(node.kind, KIND_STYLES["other"])
     border, pen = STATUS_STYLES.get(node.status, STATUS_STYLES["none"])
     label = [node.name]
+    prefix = ""
     if node.schema:
         label.append(node.schema)
     label.extend(node.detail)
@@ -134,7 +177,6 @@ def node_attrs(node, url, diff_mode):
         fill = "#ffffff"
         if node.diff in DIFF_STYLES:
             fill, border, prefix, diff_style = DIFF_STYLES[node.diff]
-            label[0] = prefix + label[0]
             style = _style(extra, "filled", diff_style)
             pen = "2"
             if node.diff == REPLACED:
@@ -143,13 +185,17 @@ def node_attrs(node, url, diff_mode):
                 font = "#b3261e"
         else:
             font = "#5b6478"
+    if node.faded:
+        fill, border, font = FADED
+        pen = "1"
     tooltip = [f"{node.name} ({node.schema or 'unknown component'})", f"status: {node.status}"]
     if node.drift:
         tooltip.append(f"drift: {node.drift} propert{'y' if node.drift == 1 else 'ies'}")
     if diff_mode:
         tooltip.append(f"change: {node.diff}")
+    classes = ["changed" if diff_mode and node.diff != UNCHANGED else "", "faded" if node.faded else ""]
     return [
-        ("label", label),
+        ("label", _wrapped(label, prefix)),
         ("shape", shape),
         ("style", style),
         ("fillcolor", fill),
@@ -160,6 +206,7 @@ def node_attrs(node, url, diff_mode):
         ("tooltip", tooltip),
         ("URL", safe_url(url) if node.kind != MISSING else None),
         ("target", "_top" if url and node.kind != MISSING else None),
+        ("class", " ".join(c for c in classes if c)),
     ]
 
 
@@ -167,15 +214,18 @@ def _edge_groups(edges):
     """Parallel edges of one kind and diff state become one edge with several labels."""
     groups = {}
     for e in edges:
-        groups.setdefault((e.producer, e.consumer, e.kind, e.diff), []).append(e.label)
+        groups.setdefault((e.producer, e.consumer, e.kind, e.diff, e.faded), []).append(e.label)
     return sorted(groups.items())
 
 
-def edge_attrs(producer, consumer, kind, diff, labels):
+def edge_attrs(producer, consumer, kind, diff, labels, faded=False):
     colour = EDGE_COLOURS.get(kind, EDGE_COLOURS["subscription"])
+    font = None
     style, pen, prefix = ("dashed" if kind == "name" else None), None, ""
     if diff in EDGE_DIFF:
         colour, style, pen, prefix = EDGE_DIFF[diff]
+    if faded:
+        _fill, colour, font = FADED
     labels = sorted(set(labels))
     shown = labels[:MAX_LABEL_LINES]
     if len(labels) > MAX_LABEL_LINES:
@@ -184,12 +234,13 @@ def edge_attrs(producer, consumer, kind, diff, labels):
     if diff != UNCHANGED:
         tooltip.append(f"change: {diff}")
     return [
-        ("label", [prefix + line for line in shown]),
+        ("label", [part for line in shown for part in _wrapped([line], prefix)]),
         ("color", colour),
-        ("fontcolor", colour),
+        ("fontcolor", font or colour),
         ("style", style),
         ("penwidth", pen),
         ("tooltip", tooltip),
+        ("class", "faded" if faded else None),
     ]
 
 
@@ -201,6 +252,9 @@ def _cluster_lines(cluster, members, children, url_for_component, diff_mode, ind
         _fill, border, prefix, diff_style = DIFF_STYLES[cluster.diff]
         style = _style("rounded,filled", diff_style)
         label = prefix + label
+    font = border
+    if cluster.faded:
+        fill, border, font = FADED
     pad = "  " * indent
     out = [f"{pad}subgraph {escape('cluster_' + cluster.id)} {{"]
     for key, value in _attrs_list(
@@ -209,9 +263,10 @@ def _cluster_lines(cluster, members, children, url_for_component, diff_mode, ind
             ("style", style),
             ("color", border),
             ("fillcolor", fill),
-            ("fontcolor", border),
+            ("fontcolor", font),
             ("tooltip", cluster.label),
             ("URL", safe_url(url_for_component(cluster.component)) if url_for_component else None),
+            ("class", "faded" if cluster.faded else None),
         ]
     ):
         out.append(f"{pad}  {key}={value};")
@@ -243,13 +298,14 @@ def _legend(indent="  "):
             ("color", border),
             ("penwidth", "2"),
             ("peripheries", "2" if state == REPLACED else None),
+            ("class", "legend"),
         ]
         out.append(f"{indent}  {node_id} {_attrs(attrs)};")
     for state in (ADDED, DELETED):
         colour, style, pen, prefix = EDGE_DIFF[state]
         a, b = escape(f"__legend__/{state}-edge-a"), escape(f"__legend__/{state}-edge-b")
-        out.append(f'{indent}  {a} [shape=point, width=0.06, color="{colour}"];')
-        out.append(f'{indent}  {b} [shape=point, width=0.06, color="{colour}"];')
+        out.append(f'{indent}  {a} [shape=point, width=0.06, color="{colour}", class="legend"];')
+        out.append(f'{indent}  {b} [shape=point, width=0.06, color="{colour}", class="legend"];')
         attrs = [("label", f"{prefix}{state} edge"), ("color", colour), ("fontcolor", colour)]
         attrs += [("style", style), ("penwidth", pen)]
         out.append(f"{indent}  {a} -> {b} {_attrs(attrs)};")
@@ -261,6 +317,10 @@ def title(graph):
     parts = [graph.workspace, f"{graph.view} view"]
     if graph.change_set is not None:
         parts.append(f"change set #{graph.change_set}")
+    if graph.others == FADE:
+        parts.append("its changes and their neighbours, the rest faded")
+    elif graph.others == HIDE:
+        parts.append("only its changes and their neighbours")
     if graph.focus:
         parts.append(f"around {graph.focus} ({graph.hops} hop{'s' if graph.hops != 1 else ''})")
     if graph.types:
@@ -280,7 +340,7 @@ def to_dot(graph, url_for_component=None):
         ("labeljust", "l"),
         ("label", [title(graph), graph.message] if graph.message else title(graph)),
         ("nodesep", "0.25"),
-        ("ranksep", "0.6"),
+        ("ranksep", "0.4"),
         ("newrank", "true"),
         ("bgcolor", "white"),
         ("tooltip", title(graph)),
@@ -310,10 +370,9 @@ def to_dot(graph, url_for_component=None):
         lines.append(f"  {escape(node.name)} {_attrs(node_attrs(node, url, diff_mode))};")
     for cluster in children.get(None, []):
         lines.extend(_cluster_lines(cluster, members, children, url_for_component, diff_mode, 1))
-    for (producer, consumer, kind, diff), labels in _edge_groups(graph.edges):
-        lines.append(
-            f"  {escape(producer)} -> {escape(consumer)} {_attrs(edge_attrs(producer, consumer, kind, diff, labels))};"
-        )
+    for (producer, consumer, kind, diff, faded), labels in _edge_groups(graph.edges):
+        attrs = edge_attrs(producer, consumer, kind, diff, labels, faded)
+        lines.append(f"  {escape(producer)} -> {escape(consumer)} {_attrs(attrs)};")
     if diff_mode and graph.has_diff:
         lines.extend(_legend())
     lines.append("}")
@@ -339,6 +398,7 @@ def legend():
             {"state": s, "fill": f, "colour": b, "prefix": p.strip(), "style": st}
             for s, (f, b, p, st) in DIFF_STYLES.items()
         ],
+        "faded": {"fill": FADED[0], "colour": FADED[1]},
         "edges": [
             {"kind": "traffic", "colour": EDGE_COLOURS["traffic"], "label": "traffic (services view)"},
             {"kind": "name", "colour": EDGE_COLOURS["name"], "label": "discovery name / registration"},

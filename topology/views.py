@@ -15,9 +15,10 @@ from portal.access import change_set_for, workspace_for
 from portal.models import Component
 
 from . import dot, render
-from .build import INFRASTRUCTURE, KIND_LABELS, SERVICES, VIEWS, build_graph
+from .build import FADE, HIDE, INFRASTRUCTURE, KIND_LABELS, OTHERS, SERVICES, SHOW, VIEWS, build_graph
 
 MAX_HOPS = 6
+OTHERS_LABELS = {FADE: "Fade the rest", HIDE: "Hide the rest", SHOW: "Show all"}
 
 
 def component_url(slug, name, change_set_id=None):
@@ -37,6 +38,7 @@ class Params:
     types: list = field(default_factory=list)
     focus: str = ""
     hops: int = 1
+    others: str = FADE
 
     def query(self, **overrides):
         """The canonical query string for these parameters (with `overrides`)."""
@@ -46,12 +48,13 @@ class Params:
             "type": self.types,
             "focus": self.focus,
             "hops": self.hops if self.focus else None,
+            "others": self.others if self.change_set else None,
         }
         values.update(overrides)
         pairs = []
-        for key in ("view", "changeset", "type", "focus", "hops"):
+        for key in ("view", "changeset", "type", "focus", "hops", "others"):
             value = values.get(key)
-            if key == "view" and value == INFRASTRUCTURE:
+            if (key, value) in (("view", INFRASTRUCTURE), ("others", FADE)):
                 continue
             for item in value if isinstance(value, list) else [value]:
                 if item not in (None, ""):
@@ -75,6 +78,10 @@ def _lookup(request, slug):
         if change_set.workspace_id != workspace.id:
             raise Http404(f"No change set {change_set_id} in {workspace.slug}.")
         params.change_set = change_set
+    others = request.GET.get("others") or FADE
+    if others not in OTHERS:
+        raise BadParameter(f"others must be {' or '.join(OTHERS)}, not {others!r}.")
+    params.others = others
     params.types = sorted({t.strip() for t in request.GET.getlist("type") if t.strip()})
     params.focus = (request.GET.get("focus") or "").strip()
     try:
@@ -92,6 +99,7 @@ def _dot_text(workspace, params):
         types=params.types,
         focus=params.focus or None,
         hops=params.hops,
+        others=params.others,
     )
     cs_id = params.change_set.pk if params.change_set else None
     return graph, dot.to_dot(graph, lambda name: component_url(workspace.slug, name, cs_id))
@@ -144,6 +152,15 @@ def page(request, slug):
         "graphviz_installed": graphviz_installed(),
         "install_hint": render.INSTALL_HINT,
         "legend": dot.legend(),
+        "others": [
+            {
+                "value": value,
+                "label": label,
+                "url": f"{base}/{params.query(others=value)}",
+                "active": value == params.others,
+            }
+            for value, label in OTHERS_LABELS.items()
+        ],
         "max_hops": MAX_HOPS,
         "services_view": params.view == SERVICES,
     }

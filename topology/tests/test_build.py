@@ -16,9 +16,11 @@ from topology import dot
 from topology.build import (
     ADDED,
     DELETED,
+    HIDE,
     MODIFIED,
     REPLACED,
     SERVICES,
+    SHOW,
     UNCHANGED,
     build_graph,
     kind_of,
@@ -296,6 +298,19 @@ def test_kinds_come_from_one_table_of_types_and_prefixes():
     assert kind_of("AWS::IAM::Role") == "other"
 
 
+def test_long_names_and_paths_wrap_after_their_separators():
+    assert dot.wrap("web-service") == ["web-service"]
+    assert dot.wrap("sandbox-tonys-chips-api-service") == ["sandbox-tonys-", "chips-api-service"]
+    assert dot.wrap("AWS::EC2::SubnetRouteTableAssociation") == ["AWS::EC2::", "SubnetRouteTableAssociation"]
+    assert dot.wrap("NetworkConfiguration.AwsvpcConfiguration.Subnets[0]") == [
+        "NetworkConfiguration.",
+        "AwsvpcConfiguration.",
+        "Subnets[0]",
+    ]
+    assert dot.wrap("API_URL: api.tonys-chips.local:3000") == ["API_URL:", "api.tonys-chips.", "local:3000"]
+    assert dot.wrap("x" * 40) == ["x" * 40]  # nowhere to break
+
+
 def test_target_paths_read_as_property_paths():
     assert readable_path("/ServiceRegistries/0/RegistryArn") == "ServiceRegistries[0].RegistryArn"
     assert readable_path("/Tags/a~1b") == 'Tags["a/b"]'
@@ -340,7 +355,7 @@ def test_infrastructure_nodes_edges_and_clusters(workspace):
     assert ecs_box in vpc_box
     assert '"api-service";' in ecs_box and '"subnet-a";' in vpc_box and '"listener";' not in vpc_box
     assert 'label="VPC vpc"' in vpc_box and 'label="ECS cluster cluster"' in ecs_box
-    assert '"stack" -> "api-service" [label="ServiceRegistries[0].RegistryArn"' in text
+    assert '"stack" -> "api-service" [label="ServiceRegistries[0].\\nRegistryArn"' in text  # wrapped
     web = node_line(text, "web-service")
     assert 'URL="/workspaces/tonys-chips/components/web-service/"' in web
     assert 'label="web-service\\nAWS::ECS::Service\\n[failed]"' in web
@@ -368,7 +383,7 @@ def test_edges_between_the_same_components_share_one_dot_edge(workspace):
     assert len(graph.edges) == 2
     text = dot.to_dot(graph, url)
     assert text.count('"role" -> "fn"') == 1
-    assert 'label="Environment.Variables.ROLE\\nRole"' in text
+    assert 'label="Environment.\\nVariables.ROLE\\nRole"' in text
 
 
 def test_a_dangling_subscription_draws_a_missing_node(workspace):
@@ -449,9 +464,9 @@ def test_services_view_shows_traffic_and_discovery_names(workspace):
     assert {graph.node(n).cluster for n in ("alb", "listener", "web-tg")} == {"lb:alb"}
 
     text = dot.to_dot(graph, url)
-    assert '"web-service" -> "stack" [label="API_URL: api.tonys-chips.local:3000"' in text
+    assert '"web-service" -> "stack" [label="API_URL:\\napi.tonys-chips.\\nlocal:3000"' in text
     assert '"web-tg" -> "web-service" [label="web:3001"' in text
-    assert 'label="stack\\nAWS::CloudFormation::Stack\\napi.tonys-chips.local\\n[ok]"' in text
+    assert 'label="stack\\nAWS::CloudFormation::\\nStack\\napi.tonys-chips.local\\n[ok]"' in text
     assert "SESSION_SECRET" not in text and "s3cr3t" not in text
 
 
@@ -545,10 +560,10 @@ def test_change_set_shows_the_diff_with_a_legend(workspace, users):
     assert 'label="- api-tg\\n' in deleted and "dashed" in deleted and 'fontcolor="#b3261e"' in deleted
     assert "change: deleted" in deleted
     assert re.search(
-        r'"stack" -> "api-service" \[label="\+ ServiceRegistries\[0\]\.RegistryArn", color="#1d7a46"', text
+        r'"stack" -> "api-service" \[label="\+ ServiceRegistries\[0\]\.\\nRegistryArn", color="#1d7a46"', text
     )
     assert re.search(
-        r'"api-tg" -> "api-service" \[label="- LoadBalancers\[0\]\.TargetGroupArn", color="#b3261e", fontcolor="#b3261e", style="dashed"',
+        r'"api-tg" -> "api-service" \[label="- LoadBalancers\[0\]\.\\nTargetGroupArn", color="#b3261e", fontcolor="#b3261e", style="dashed"',
         text,
     )
     legend = cluster_block(text, "__legend__")
@@ -583,6 +598,49 @@ def test_an_unchanged_change_set_has_no_legend(workspace, users):
     cs = change_set(workspace, users["editor"], {}, name="empty")
     text = dot.to_dot(build_graph(workspace, change_set=cs), url)
     assert "Legend" not in text
+
+
+def test_a_change_set_opens_on_its_changes_and_their_neighbours(workspace, users):
+    make_head(workspace, tonys_chips())
+    schema, props = tonys_chips()["web-service"]
+    cs = change_set(
+        workspace,
+        users["editor"],
+        {"web-service": ("edit", schema, {**props, "DesiredCount": 3}, False)},
+        name="scale",
+    )
+    head = build_graph(workspace)
+    around = {"web-service"} | {
+        e.producer if e.consumer == "web-service" else e.consumer
+        for e in head.edges
+        if "web-service" in (e.producer, e.consumer)
+    }
+    assert "db" not in around and "web-tg" in around
+
+    faded = build_graph(workspace, change_set=cs)
+    assert {n.name for n in faded.nodes} == {n.name for n in head.nodes}  # nothing left out
+    assert {n.name for n in faded.nodes if not n.faded} == around
+    assert all(e.faded == (e.producer not in around or e.consumer not in around) for e in faded.edges)
+    assert not faded.cluster("ecs:cluster").faded
+    text = dot.to_dot(faded, url)
+    assert 'class="changed"' in node_line(text, "web-service")
+    assert 'class="faded"' in node_line(text, "db") and 'fillcolor="#f7f8fa"' in node_line(text, "db")
+    assert "its changes and their neighbours, the rest faded" in text
+
+    hidden = build_graph(workspace, change_set=cs, others=HIDE)
+    assert {n.name for n in hidden.nodes} == around and not any(n.faded for n in hidden.nodes)
+    assert all(e.producer in around and e.consumer in around for e in hidden.edges)
+    everything = build_graph(workspace, change_set=cs, others=SHOW)
+    assert len(everything.nodes) == len(head.nodes) and not any(n.faded for n in everything.nodes)
+
+    filtered = build_graph(workspace, change_set=cs, types=["data", "AWS::ECS::Service"])
+    assert {n.name for n in filtered.nodes if not n.faded} == {"web-service"}  # neighbours after filtering
+    assert {n.name for n in filtered.nodes if n.faded} == {"api-service", "db"}
+
+    empty = change_set(workspace, users["editor"], {}, name="empty")
+    assert not any(n.faded for n in build_graph(workspace, change_set=empty).nodes)  # nothing to open on
+    with pytest.raises(ValueError):
+        build_graph(workspace, change_set=cs, others="blur")
 
 
 # --- Filters, focus, query budget ---------------------------------------------------------

@@ -1,6 +1,7 @@
 """The topology page, its SVG fragment and the downloads, from the three seats."""
 
 import os
+import re
 import shutil
 from html import unescape
 
@@ -142,6 +143,58 @@ def test_the_change_set_page_has_the_diff_legend(client, shop, users):
     svg = client.get(f"{BASE}/topology/svg/", {"changeset": cs.pk}).content.decode()
     assert f"components/web-service/?changeset={cs.pk}" in svg
     assert "~ web-service" in unescape(svg) and "Legend" in svg
+
+
+@needs_dot
+def test_a_change_sets_page_fades_hides_or_shows_what_it_does_not_touch(client, shop, users):
+    schema, props = tonys_chips()["web-service"]
+    cs = change_set(
+        shop, users["editor"], {"web-service": ("edit", schema, {**props, "DesiredCount": 3}, False)}
+    )
+    login(client, users["approver"])
+    html = client.get(f"{BASE}/topology/", {"changeset": cs.pk}).content.decode()
+    assert 'data-open-on="changes"' in html
+    for others in ("hide", "show"):
+        assert f'href="{BASE}/topology/?changeset={cs.pk}&amp;others={others}"' in html
+    assert (
+        f'href="{BASE}/topology/?changeset={cs.pk}" class="active" aria-current="page">Fade the rest' in html
+    )
+    svg = client.get(f"{BASE}/topology/svg/", {"changeset": cs.pk}).content.decode()
+    assert 'class="node faded"' in svg and 'class="node changed"' in svg
+
+    hide = client.get(f"{BASE}/topology/", {"changeset": cs.pk, "others": "hide"}).content.decode()
+    query = f"?changeset={cs.pk}&amp;others=hide"
+    assert f'hx-get="{BASE}/topology/svg/{query}"' in hide and f'href="{BASE}/topology.png{query}"' in hide
+    assert 'name="others" value="hide"' in hide  # the filter form keeps it
+    hidden = client.get(f"{BASE}/topology.dot", {"changeset": cs.pk, "others": "hide"}).content.decode()
+    assert '"web-service"' in hidden and '"db"' not in hidden
+
+    show = client.get(f"{BASE}/topology/", {"changeset": cs.pk, "others": "show"}).content.decode()
+    assert 'data-open-on=""' in show
+    assert (
+        "faded"
+        not in client.get(f"{BASE}/topology.dot", {"changeset": cs.pk, "others": "show"}).content.decode()
+    )
+
+    response = client.get(f"{BASE}/topology.dot", {"changeset": cs.pk, "others": "blur"})
+    assert response.status_code == 400 and b"fade or hide or show" in response.content
+
+
+def test_the_page_keeps_the_workspace_navigation(client, shop, users):
+    login(client, users["editor"])
+    html = client.get(f"{BASE}/topology/").content.decode()
+    assert '<nav class="wsnav" aria-label="Workspace">' in html
+    assert f'<a href="{BASE}/topology/" class="active">Topology</a>' in html
+    assert f'href="{BASE}/changesets/"' in html and f'href="{BASE}/components/"' in html
+
+
+def test_the_page_has_no_inline_script_or_handler(client, shop, users):
+    login(client, users["editor"])
+    html = client.get(f"{BASE}/topology/").content.decode()
+    scripts = re.findall(r"<script\b([^>]*)>", html)
+    assert all(" src=" in attrs for attrs in scripts)  # nothing inline
+    assert any("svg-pan-zoom" in attrs for attrs in scripts) and any("topology" in attrs for attrs in scripts)
+    assert not re.search(r"\son[a-z]+=|hx-on|style=", html)
 
 
 def test_unknown_focus_says_so(client, shop, users):
