@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from . import inputs
 from .errors import ValidationError
 
 TOP_KEYS = ("workspace", "change_set", "components", "pipelines")
@@ -43,7 +44,6 @@ CHANGE_SET_KEYS = ("name", "problem", "solution")
 SPEC_SUFFIXES = (".json", ".yaml", ".yml")
 SOURCE_KEY = "$source"
 SOURCE_ROOTS = ("domain", "resource_value", "si")
-MAX_NAME = 255
 
 # A CloudFormation type name (AWS::EC2::VPC) or a portal type (Portal::StringTemplate).
 TYPE_NAME = re.compile(r"^[A-Za-z0-9]+::[A-Za-z0-9]+(::[A-Za-z0-9]+)?$")
@@ -127,24 +127,24 @@ def _parse_text(text, origin, fmt):
         fmt = "json" if text.lstrip().startswith(("{", "[")) else "yaml"
         if fmt == "json":
             try:
-                return _load_json(text)
+                return _load_json(text, origin)
             except json.JSONDecodeError as json_exc:
                 # A YAML flow mapping also starts with "{": accept it when it is one.
                 try:
-                    return _load_yaml(text)
+                    return _load_yaml(text, origin)
                 except (yaml.YAMLError, _DuplicateKey):
                     raise _json_error(origin, json_exc) from None
             except _DuplicateKey as exc:
                 raise ValidationError(f"{origin}: {exc}") from None
     if fmt == "json":
         try:
-            return _load_json(text)
+            return _load_json(text, origin)
         except json.JSONDecodeError as exc:
             raise _json_error(origin, exc) from None
         except _DuplicateKey as exc:
             raise ValidationError(f"{origin}: {exc}") from None
     try:
-        return _load_yaml(text)
+        return _load_yaml(text, origin)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -160,7 +160,9 @@ class _DuplicateKey(Exception):
     pass
 
 
-def _load_json(text):
+def _load_json(text, origin):
+    inputs.check_json_text(text, origin)
+
     def pairs(items):
         out = {}
         for key, value in items:
@@ -172,9 +174,11 @@ def _load_json(text):
     return json.loads(text, object_pairs_hook=pairs)
 
 
-def _load_yaml(text):
-    # Compose first (no object is constructed) to catch duplicate keys, which YAML
-    # loaders silently resolve to the last one; then build the data with safe_load.
+def _load_yaml(text, origin):
+    # Count the nesting on the parser's events first (composing recurses), then compose
+    # (no object is constructed) to catch duplicate keys, which YAML loaders silently
+    # resolve to the last one; then build the data with safe_load.
+    inputs.check_yaml_events(yaml.parse(text, Loader=yaml.SafeLoader), origin)
     _check_yaml_duplicates(yaml.compose(text, Loader=yaml.SafeLoader))
     return yaml.safe_load(text)
 
@@ -347,6 +351,10 @@ def parse_spec(data: dict, origin: str = "spec", *, _lines: dict | None = None) 
     if not isinstance(data, dict):
         problems.add("", f'a spec must be an object with a "components" list, not {_kind(data)}')
         problems.raise_if_any()
+    # Before anything below recurses into the data or a string reaches the database.
+    for error in inputs.json_value_errors(data):
+        problems.add(error["path"], f"{error['path']}: {error['message']}")
+    problems.raise_if_any()
 
     _unknown_keys(problems, "", "top level: ", data, TOP_KEYS)
 
@@ -448,8 +456,11 @@ def _parse_component(problems, index, item, seen):
         label = f'{label} ("{name}")'
         if name != name.strip():
             problems.add(f"{pointer}/name", f"{label}: the name has spaces at its start or end")
-        if len(name) > MAX_NAME:
-            problems.add(f"{pointer}/name", f"{label}: the name is longer than {MAX_NAME} characters")
+        else:
+            try:
+                inputs.check_component_name(name)
+            except ValidationError as exc:
+                problems.add(f"{pointer}/name", f"{label}: {exc.message}")
         if name in seen:
             problems.add(
                 f"{pointer}/name", f"{label}: duplicate name, component #{seen[name] + 1} has it already"

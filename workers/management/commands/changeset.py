@@ -1,6 +1,6 @@
 from portal import changesets, workspaces
 from portal.access import get_user
-from portal.cli import PortalCommand, arg, args
+from portal.cli import PortalCommand, arg, args, object_id
 from portal.errors import NotFound
 from portal.models import ChangeSet
 from portal.plan import plan_actions
@@ -46,25 +46,28 @@ class Command(PortalCommand):
                 arg("--spec", help="JSON or YAML spec to upsert into the change set"),
             ),
         ),
-        "show": ("Show a change set.", arg("id", type=int)),
-        "diff": ("Show a change set's diff against HEAD, its plan and its conflicts.", arg("id", type=int)),
-        "abandon": ("Abandon a change set.", args(arg("id", type=int), arg("--user", required=True))),
+        "show": ("Show a change set.", arg("id", type=object_id)),
+        "diff": (
+            "Show a change set's diff against HEAD, its plan and its conflicts.",
+            arg("id", type=object_id),
+        ),
+        "abandon": ("Abandon a change set.", args(arg("id", type=object_id), arg("--user", required=True))),
         "request-approval": (
             "Ask approvers to review a change set.",
-            args(arg("id", type=int), arg("--user", required=True)),
+            args(arg("id", type=object_id), arg("--user", required=True)),
         ),
         "approve": (
             "Approve a change set (not your own).",
-            args(arg("id", type=int), arg("--user", required=True), arg("--comment", default="")),
+            args(arg("id", type=object_id), arg("--user", required=True), arg("--comment", default="")),
         ),
         "reject": (
             "Reject a change set, saying why.",
-            args(arg("id", type=int), arg("--user", required=True), arg("--comment", required=True)),
+            args(arg("id", type=object_id), arg("--user", required=True), arg("--comment", required=True)),
         ),
         "apply": (
             "Apply a change set to AWS with the Celery workers.",
             args(
-                arg("id", type=int),
+                arg("id", type=object_id),
                 arg("--user", required=True),
                 arg(
                     "--wait",
