@@ -347,6 +347,7 @@ def apply_spec(change_set, user, spec):
     errors = []
     components = spec_components(spec)
     with transaction.atomic():
+        _lock(change_set, user)  # the editor and state checks, even for an empty spec
         if spec.change_set:
             update_description(
                 change_set,
