@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from portal import audit
 from portal.access import require_role
-from portal.errors import ConflictError, PortalError
+from portal.errors import ConflictError, PermissionDenied, PortalError
 from portal.models import Role, Workspace
 from portal.secrets import mask
 
@@ -379,6 +379,10 @@ def decide_gate(stage, user, approve, comment=""):
         if stage.status != StageStatus.WAITING:
             raise ConflictError(
                 f"{stage.name} of deployment #{run.pk} is {stage.status}, not waiting for an approver."
+            )
+        if approve and user.pk == run.requested_by_id:
+            raise PermissionDenied(
+                f"You started deployment #{run.pk}, so another approver lets it past {stage.name}."
             )
         comment = (comment or "").strip()
         if not approve and not comment:
