@@ -5,8 +5,11 @@ Each rule lives here once; the entry points call it before anything is parsed de
 walked or saved. This module needs no database and no Django setup.
 """
 
+import json
 import re
 import unicodedata
+
+import yaml
 
 from . import pointers
 from .errors import ValidationError
@@ -19,8 +22,11 @@ COMPONENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 MAX_JSON_DEPTH = 64
-# A JSON string (skipped whole) or a bracket.
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.DOTALL)
+_OPENING = b"[{"
+_ALL_BUT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+# A JSON string (skipped whole) or a bracket, to find the line of the one too deep.
+_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]', re.DOTALL)
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
 
 MAX_ID = 2**63 - 1  # the largest Postgres bigint
 
@@ -60,24 +66,33 @@ def check_text_name(name, what="A name"):
         )
 
 
+def _deepest(text):
+    """How deep the brackets of JSON text nest, strings skipped: C-speed string operations
+    leave only the brackets to count."""
+    unescaped = text.replace("\\\\", "").replace('\\"', "")
+    outside_strings = "".join(unescaped.split('"')[::2])
+    brackets = outside_strings.encode("utf-8", "surrogatepass").translate(None, _ALL_BUT_BRACKETS)
+    depth = deepest = 0
+    for bracket in brackets:
+        depth += 1 if bracket in _OPENING else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def check_json_text(text, origin="the JSON"):
     """Refuse JSON text nested deeper than MAX_JSON_DEPTH, before a parser recurses into it."""
+    if _deepest(text) <= MAX_JSON_DEPTH:
+        return
     depth = 0
     for token in _JSON_TOKEN.finditer(text):
-        bracket = token.group()
-        if bracket in ("[", "{"):
-            depth += 1
-            if depth > MAX_JSON_DEPTH:
-                line = text.count("\n", 0, token.start()) + 1
-                raise _too_deep(origin, f" (line {line})")
-        elif bracket in ("]", "}"):
-            depth -= 1
+        depth += _STEP.get(token.group(), 0)
+        if depth > MAX_JSON_DEPTH:
+            line = text.count("\n", 0, token.start()) + 1
+            raise _too_deep(origin, f" (line {line})")
 
 
 def check_yaml_events(events, origin="the YAML"):
     """Refuse a YAML event stream nested deeper than MAX_JSON_DEPTH, before it is composed."""
-    import yaml
-
     depth = 0
     for event in events:
         if isinstance(event, yaml.CollectionStartEvent):
@@ -92,12 +107,23 @@ def _too_deep(origin, where):
     return ValidationError(f"{origin} is nested deeper than {MAX_JSON_DEPTH} levels{where}.")
 
 
-def json_value_errors(value, path=""):
+def json_value_errors(value):
     """[{path, message}] for what a JSON value may not hold: nesting deeper than
     MAX_JSON_DEPTH and lone surrogates (an escape like \\ud800 that is no character, and
-    that no database or page can store). Walks without recursion."""
+    that no database or page can store)."""
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+        if _deepest(text) <= MAX_JSON_DEPTH and not _has_lone_surrogate(text):
+            return []  # the common case, answered at C speed
+    except (RecursionError, TypeError, ValueError):
+        pass  # too deep for the encoder, or not JSON: the walk below says where
+    return _walk(value)
+
+
+def _walk(value):
+    """json_value_errors the slow way, with each problem's path; no recursion."""
     errors = []
-    stack = [(value, path, 1)]
+    stack = [(value, "", 1)]
     while stack:
         item, at, depth = stack.pop()
         if isinstance(item, dict | list):
