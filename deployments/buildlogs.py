@@ -26,7 +26,7 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from portal import audit, jsondiff
+from portal import audit, inputs, jsondiff
 from portal.access import require_role, workspaces_for
 from portal.errors import NotFound, ValidationError
 from portal.models import ChangeSet, EntryOp, Role
@@ -489,7 +489,7 @@ def for_deployment(run):
 
 def parse_ids(text):
     try:
-        ids = [int(x) for x in str(text).replace(" ", "").split(",") if x]
+        ids = [inputs.parse_id(x) for x in str(text).replace(" ", "").split(",") if x]
     except ValueError:
         raise ValidationError(
             f"Change sets are given as ids separated by commas (1,2,3), not {text!r}."

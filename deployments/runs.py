@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from portal import audit
 from portal.access import require_role
-from portal.errors import ConflictError, ValidationError
+from portal.errors import ConflictError, PermissionDenied, ValidationError
 from portal.models import Role, Workspace
 from portal.secrets import mask, mask_text, secret_values
 from workers import jobs, pipeline_steps
@@ -351,6 +351,10 @@ def decide_gate(stage, user, approve, comment=""):
         if stage.status != StageStatus.WAITING:
             raise ConflictError(
                 f"{stage.name} of deployment #{run.pk} is {stage.status}, not waiting for an approver."
+            )
+        if approve and user.pk == run.requested_by_id:
+            raise PermissionDenied(
+                f"You started deployment #{run.pk}, so another approver lets it past {stage.name}."
             )
         comment = (comment or "").strip()
         if not approve and not comment:

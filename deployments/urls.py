@@ -15,22 +15,22 @@ urlpatterns = [
     path(DEPLOY + "pipelines/<str:name>/", views.pipeline_detail, name="pipeline"),
     path(DEPLOY + "pipelines/<str:name>/run/", views.pipeline_run, name="pipeline-run"),
     path(DEPLOY + "pipelines/<str:name>/asl.json", views.pipeline_export, name="pipeline-export"),
-    path(DEPLOY + "runs/<int:run_id>/", views.run_detail, name="run"),
-    path(DEPLOY + "runs/<int:run_id>/live/", views.run_live, name="run-live"),
+    path(DEPLOY + "runs/<id:run_id>/", views.run_detail, name="run"),
+    path(DEPLOY + "runs/<id:run_id>/live/", views.run_live, name="run-live"),
     path(
-        DEPLOY + "runs/<int:run_id>/stages/<int:stage_id>/approve/", views.stage_approve, name="stage-approve"
+        DEPLOY + "runs/<id:run_id>/stages/<id:stage_id>/approve/", views.stage_approve, name="stage-approve"
     ),
-    path(DEPLOY + "runs/<int:run_id>/stages/<int:stage_id>/reject/", views.stage_reject, name="stage-reject"),
+    path(DEPLOY + "runs/<id:run_id>/stages/<id:stage_id>/reject/", views.stage_reject, name="stage-reject"),
     path(LOGS, views.buildlog_list, name="buildlogs-workspace"),
     path(LOGS + "new/", views.buildlog_create, name="buildlog-create"),
-    path(LOGS + "<int:log_id>/", views.buildlog_detail, name="buildlog"),
-    path(LOGS + "<int:log_id>.md", views.buildlog_markdown, name="buildlog-md"),
-    path(LOGS + "<int:log_id>/notes/", views.buildlog_notes, name="buildlog-notes"),
+    path(LOGS + "<id:log_id>/", views.buildlog_detail, name="buildlog"),
+    path(LOGS + "<id:log_id>.md", views.buildlog_markdown, name="buildlog-md"),
+    path(LOGS + "<id:log_id>/notes/", views.buildlog_notes, name="buildlog-notes"),
     path("buildlogs/", views.buildlog_history, name="buildlogs"),
     # Panels of the portal's pages
     path(DEPLOY + "recent/", views.recent_deployments, name="recent"),
     path(
-        WS + "changesets/<int:change_set_id>/buildlogs/",
+        WS + "changesets/<id:change_set_id>/buildlogs/",
         views.changeset_buildlogs,
         name="changeset-buildlogs",
     ),

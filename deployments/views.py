@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from portal import inputs
 from portal.access import role_of, workspace_for, workspaces_for
 from portal.models import ChangeSet, ChangeSetStatus, Role
 from portal.views.common import get_change_set, perform
@@ -208,7 +209,7 @@ def buildlog_create(request, slug):
     workspace = _workspace(request, slug, Role.EDITOR)
     back = reverse("deployments:buildlogs-workspace", args=[slug])
     try:
-        ids = [int(x) for x in request.POST.getlist("change_sets")]
+        ids = [inputs.parse_id(x) for x in request.POST.getlist("change_sets")]
     except ValueError:
         ids = []
     title = request.POST.get("title", "")

@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.urls import register_converter
 
 
 class PortalConfig(AppConfig):
     name = "portal"
     verbose_name = "Change-set portal"
+
+    def ready(self):
+        from .inputs import IdConverter
+
+        # `<id:...>` in every app's urls.py: ids the database can hold, anything else a 404.
+        register_converter(IdConverter, "id")

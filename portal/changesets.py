@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, graph, jsondiff, lifecycle, pointers, registry
+from . import audit, graph, inputs, jsondiff, lifecycle, pointers, registry
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
@@ -39,6 +39,7 @@ def create_change_set(workspace, user, name, problem="", solution=""):
     name = (name or "").strip()
     if not name:
         raise ValidationError("A change set needs a name.")
+    inputs.check_text_name(name, "A change set name")
     with transaction.atomic():
         ws = Workspace.objects.select_for_update().get(pk=workspace.pk)
         change_set = ChangeSet.objects.create(
@@ -79,6 +80,7 @@ def update_description(change_set, user, *, name=None, problem=None, solution=No
         if name is not None:
             if not name.strip():
                 raise ValidationError("A change set needs a name.")
+            inputs.check_text_name(name, "A change set name")
             cs.name = name.strip()
         if problem is not None:
             cs.problem = problem
@@ -148,6 +150,7 @@ def _validate(cs, entries_after, name, schema, properties):
 def _check_properties_shape(name, properties):
     if not isinstance(properties, dict):
         raise ValidationError(f"{name}: properties must be a JSON object, not {type(properties).__name__}.")
+    inputs.check_json_value(properties, f"{name}: the properties")
 
 
 ENTRY_FIELDS = [
@@ -214,6 +217,7 @@ def upsert_component(
     name = (name or "").strip()
     if not name:
         raise ValidationError("A component needs a name.")
+    inputs.check_component_name(name)
     with transaction.atomic():
         cs = _lock(change_set, user)
         entry, _ = _entry_for(cs, name)
@@ -283,6 +287,7 @@ def set_property(change_set, user, name, path, value):
             pointers.set_value(props, parts, value)
         except (IndexError, KeyError, ValueError, TypeError):
             raise ValidationError(f"{name}{path}: there is no such place to set a value.") from None
+        _check_properties_shape(name, props)
         entry.properties = props
         others = [e for e in cs.entries.all() if e.name != name]
         _validate(cs, [*others, entry], name, entry.schema, props)
@@ -404,6 +409,7 @@ def apply_spec(change_set, user, spec):
     errors = []
     components = spec_components(spec)
     with transaction.atomic():
+        _lock(change_set, user)  # the editor and state checks, even for an empty spec
         if spec.change_set:
             update_description(
                 change_set,

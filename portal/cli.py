@@ -1,12 +1,32 @@
 """What the management commands share: subcommands, --json output, and domain errors
 turned into a clear message and a non-zero exit."""
 
+import argparse
 import json
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from .errors import PortalError
+from . import inputs
+from .errors import PortalError, ValidationError
+
+
+class VerbParser(CommandParser):
+    """A verb's arguments. A bad one is invalid input (exit 2), called from a shell (where
+    argparse exits 2 itself) or through call_command alike."""
+
+    def error(self, message):
+        if self.called_from_command_line:
+            super().error(message)
+        raise CommandError(f"Error: {message}", returncode=ValidationError.exit_code)
+
+
+def object_id(text):
+    """An argparse type: the id of a change set, a run, a log... within the database's range."""
+    try:
+        return inputs.parse_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 class PortalCommand(BaseCommand):
@@ -17,7 +37,7 @@ class PortalCommand(BaseCommand):
     verbs = {}
 
     def add_arguments(self, parser):
-        sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+        sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB", parser_class=VerbParser)
         for verb, (help_text, add_args) in self.verbs.items():
             p = sub.add_parser(verb, help=help_text, description=help_text)
             p.add_argument("--json", action="store_true", help="print the result as JSON")

@@ -6,7 +6,8 @@ import json
 
 from django import forms
 
-from . import graph, pointers
+from . import graph, inputs, pointers
+from .errors import ValidationError
 from .models import ChangeSetStatus
 
 SIMPLE_KINDS = ("string", "integer", "number", "boolean")
@@ -63,11 +64,16 @@ class JSONField(forms.CharField):
         if not text:
             return None
         try:
-            return json.loads(text)
+            inputs.check_json_text(text, "this JSON")
+            value = json.loads(text)
+            inputs.check_json_value(value, "this JSON")
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
             ) from None
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return value
 
 
 def _json_text(value):

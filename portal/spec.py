@@ -38,7 +38,7 @@ from importlib import resources
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from . import pointers, subscriptions
+from . import inputs, pointers, subscriptions
 from .errors import ValidationError
 from .subscriptions import shape_error
 
@@ -121,24 +121,24 @@ def _parse_text(text, origin, fmt):
         fmt = "json" if text.lstrip().startswith(("{", "[")) else "yaml"
         if fmt == "json":
             try:
-                return _load_json(text)
+                return _load_json(text, origin)
             except json.JSONDecodeError as json_exc:
                 # A YAML flow mapping also starts with "{": accept it when it is one.
                 try:
-                    return _load_yaml(text)
+                    return _load_yaml(text, origin)
                 except (yaml.YAMLError, _DuplicateKey):
                     raise _json_error(origin, json_exc) from None
             except _DuplicateKey as exc:
                 raise ValidationError(f"{origin}: {exc}") from None
     if fmt == "json":
         try:
-            return _load_json(text)
+            return _load_json(text, origin)
         except json.JSONDecodeError as exc:
             raise _json_error(origin, exc) from None
         except _DuplicateKey as exc:
             raise ValidationError(f"{origin}: {exc}") from None
     try:
-        return _load_yaml(text)
+        return _load_yaml(text, origin)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -154,7 +154,9 @@ class _DuplicateKey(Exception):
     pass
 
 
-def _load_json(text):
+def _load_json(text, origin):
+    inputs.check_json_text(text, origin)
+
     def pairs(items):
         out = {}
         for key, value in items:
@@ -166,9 +168,11 @@ def _load_json(text):
     return json.loads(text, object_pairs_hook=pairs)
 
 
-def _load_yaml(text):
-    # Compose first (no object is constructed) to catch duplicate keys, which YAML
-    # loaders silently resolve to the last one; then build the data with safe_load.
+def _load_yaml(text, origin):
+    # Count the nesting on the parser's events first (composing recurses), then compose
+    # (no object is constructed) to catch duplicate keys, which YAML loaders silently
+    # resolve to the last one; then build the data with safe_load.
+    inputs.check_yaml_events(yaml.parse(text, Loader=yaml.SafeLoader), origin)
     _check_yaml_duplicates(yaml.compose(text, Loader=yaml.SafeLoader))
     return yaml.safe_load(text)
 
@@ -435,6 +439,11 @@ def _check_values(problems, data):
         where, _ = _where(data, ["components", index])
         name = item.get("name")
         if isinstance(name, str) and name.strip():
+            if name == name.strip():
+                try:
+                    inputs.check_component_name(name)
+                except ValidationError as exc:
+                    problems.add(["components", index, "name"], f"{where}{exc.message}")
             if name in seen:
                 problems.add(
                     ["components", index, "name"],
@@ -451,6 +460,10 @@ def _check_values(problems, data):
 def parse_spec(data: dict, origin: str = "spec", *, _lines: dict | None = None) -> Spec:
     """Validate parsed spec data and build a Spec; raise ValidationError listing every problem."""
     problems = _Problems(origin, _lines, data)
+    # Before anything below recurses into the data or a string reaches the database.
+    for error in inputs.json_value_errors(data):
+        problems.add(pointers.split(error["path"]), f"{error['path']}: {error['message']}")
+    problems.raise_if_any()
     _check_schema(problems, data)
     if isinstance(data, dict):
         _check_values(problems, data)

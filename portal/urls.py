@@ -6,7 +6,7 @@ from . import views
 from .views import approvals, audit, changesets, components, editor, workspaces
 
 WS = "workspaces/<slug:slug>/"
-CS = WS + "changesets/<int:change_set_id>/"
+CS = WS + "changesets/<id:change_set_id>/"
 
 urlpatterns = [
     path("", views.home, name="home"),

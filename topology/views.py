@@ -11,6 +11,7 @@ from django.shortcuts import render as render_page
 from django.urls import reverse
 from django.utils.safestring import mark_safe
 
+from portal import inputs
 from portal.access import change_set_for, workspace_for
 from portal.models import Component
 
@@ -72,9 +73,11 @@ def _lookup(request, slug):
     params.view = view
     change_set_id = (request.GET.get("changeset") or "").strip()
     if change_set_id:
-        if not change_set_id.isdigit():
-            raise Http404("No such change set.")
-        change_set = change_set_for(request.user, int(change_set_id))
+        try:
+            pk = inputs.parse_id(change_set_id)
+        except ValueError:
+            raise Http404("No such change set.") from None
+        change_set = change_set_for(request.user, pk)
         if change_set.workspace_id != workspace.id:
             raise Http404(f"No change set {change_set_id} in {workspace.slug}.")
         params.change_set = change_set

@@ -5,7 +5,7 @@ from django.urls import path
 from . import views
 
 WS = "workspaces/<slug:slug>/"
-CS = WS + "changesets/<int:change_set_id>/"
+CS = WS + "changesets/<id:change_set_id>/"
 
 urlpatterns = [
     path(WS + "queue/", views.action_queue, name="action-queue"),
@@ -15,9 +15,9 @@ urlpatterns = [
     ),
     path(CS + "apply/", views.apply_change_set, name="apply"),
     path(CS + "apply-panel/", views.apply_panel, name="apply-panel"),
-    path(WS + "runs/<int:run_id>/progress/", views.run_progress, name="run-progress"),
-    path(WS + "runs/<int:run_id>/cancel/", views.run_cancel, name="run-cancel"),
-    path(WS + "actions/<int:action_id>/retry/", views.action_retry, name="action-retry"),
-    path(WS + "actions/<int:action_id>/cancel/", views.action_cancel, name="action-cancel"),
-    path(WS + "actions/<int:action_id>/replace/", views.action_replace, name="action-replace"),
+    path(WS + "runs/<id:run_id>/progress/", views.run_progress, name="run-progress"),
+    path(WS + "runs/<id:run_id>/cancel/", views.run_cancel, name="run-cancel"),
+    path(WS + "actions/<id:action_id>/retry/", views.action_retry, name="action-retry"),
+    path(WS + "actions/<id:action_id>/cancel/", views.action_cancel, name="action-cancel"),
+    path(WS + "actions/<id:action_id>/replace/", views.action_replace, name="action-replace"),
 ]

@@ -83,6 +83,25 @@ def test_approvers_let_a_waiting_run_go_on(workspace, bob, run_pipeline, django_
         run("deploy", "approve", str(waiting.pk), "--user", "alice")
 
 
+def test_whoever_started_a_run_cannot_approve_its_gate(
+    workspace, alice, bob, run_pipeline, django_user_model, django_capture_on_commit_callbacks
+):
+    carol = django_user_model.objects.create_user("carol")
+    workspace.memberships.create(user=carol, role="approver")
+    m.add_pipeline(workspace, bob, "gated", [{"Name": "Promote", "Kind": "approval_gate"}])
+    waiting = run_pipeline(workspace, "gated", alice)
+    with pytest.raises(CommandError, match=f"You started deployment #{waiting.pk}") as refused:
+        run("deploy", "approve", str(waiting.pk), "--user", "alice")
+    assert refused.value.returncode == 4
+    waiting.refresh_from_db()
+    assert waiting.status == RunStatus.RUNNING
+    with django_capture_on_commit_callbacks(execute=True):
+        run("deploy", "approve", str(waiting.pk), "--user", "carol")
+    waiting.refresh_from_db()
+    assert waiting.status == RunStatus.SUCCEEDED
+    assert waiting.stages.get().decided_by == carol
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -190,3 +190,138 @@ def test_it_exports_a_spec_that_reimports_to_the_same_model(workspace, spec_file
 
     assert model("copy") == model("tonys-chips")
     assert run_json("workspace", "export", "copy")["components"] == exported["components"]
+
+
+# --- Approving exactly what was read ------------------------------------------------------------
+
+
+def _pending(spec_file):
+    created = run_json(
+        "changeset",
+        "create",
+        "--workspace",
+        "tonys-chips",
+        "--name",
+        "open-port",
+        "--user",
+        "bob",
+        "--spec",
+        spec_file(
+            {"components": [{"name": "web-sg", "schema": SG, "properties": {"GroupDescription": "web"}}]}
+        ),
+    )
+    run("changeset", "request-approval", str(created["id"]), "--user", "bob")
+    return str(created["id"])
+
+
+SG = "AWS::EC2::SecurityGroup"
+
+
+def test_show_and_diff_print_the_checksum_an_approver_approves(workspace, spec_file):
+    cs_id = _pending(spec_file)
+    shown = run_json("changeset", "show", cs_id)["checksum"]
+    assert run_json("changeset", "diff", cs_id)["checksum"] == shown
+    assert f"checksum: {shown}" in run("changeset", "show", cs_id)
+    assert f"checksum: {shown}" in run("changeset", "diff", cs_id)
+    out = run_json("changeset", "approve", cs_id, "--user", "alice", "--checksum", shown)
+    assert out["status"] == "approved"
+    assert ChangeSet.objects.get(pk=cs_id).approvals.get().checksum == shown
+
+
+def test_it_refuses_to_approve_a_checksum_the_change_set_moved_past(workspace, spec_file):
+    cs_id = _pending(spec_file)
+    seen = run_json("changeset", "diff", cs_id)["checksum"]
+    edit = {"components": [{"name": "web-sg", "schema": SG, "properties": {"GroupDescription": "edited"}}]}
+    run("changeset", "update", cs_id, "--spec", spec_file(edit), "--user", "bob")
+    with pytest.raises(
+        CommandError, match="changed since you reviewed it: its components were edited"
+    ) as err:
+        run("changeset", "approve", cs_id, "--user", "alice", "--checksum", seen)
+    assert err.value.returncode == 5
+    assert not ChangeSet.objects.get(pk=cs_id).approvals.exists()
+    with pytest.raises(CommandError, match="not a change-set checksum") as err:
+        run("changeset", "approve", cs_id, "--user", "alice", "--checksum", "yes")
+    assert err.value.returncode == 2
+
+
+def test_a_reject_records_the_checksum_it_was_given(workspace, spec_file):
+    cs_id = _pending(spec_file)
+    seen = run_json("changeset", "show", cs_id)["checksum"]
+    out = run_json(
+        "changeset", "reject", cs_id, "--user", "alice", "--comment", "too open", "--checksum", seen
+    )
+    assert out["status"] == "rejected"
+    assert ChangeSet.objects.get(pk=cs_id).approvals.get().checksum == seen
+
+
+# --- Updating a change set from a spec ----------------------------------------------------------
+
+
+def test_it_updates_a_change_set_from_a_spec(workspace, spec_file):
+    cs_id = _pending(spec_file)
+    spec = {
+        "change_set": {"solution": "a web tier group and its logs"},
+        "components": [
+            {"name": "web-sg", "schema": SG, "properties": {"GroupDescription": "web tier"}},
+            {"name": "web-logs", "schema": "AWS::Logs::LogGroup", "properties": {"LogGroupName": "/web"}},
+        ],
+    }
+    out = run("changeset", "update", cs_id, "--spec", spec_file(spec), "--user", "bob")
+    assert out == f"Updated change set #{cs_id} open-port in tonys-chips: 2 component change(s).\n"
+    cs = ChangeSet.objects.get(pk=cs_id)
+    assert {e.name: e.properties for e in cs.entries.all()} == {
+        "web-sg": {"GroupDescription": "web tier"},
+        "web-logs": {"LogGroupName": "/web"},
+    }
+    assert cs.solution == "a web tier group and its logs"
+    shown = run_json("changeset", "show", cs_id)
+    assert [c["name"] for c in shown["components"]] == ["web-logs", "web-sg"]
+
+
+def test_an_update_with_one_bad_component_saves_nothing(workspace, spec_file):
+    cs_id = _pending(spec_file)
+    before = run_json("changeset", "show", cs_id)
+    spec = {
+        "change_set": {"problem": "should not be saved"},
+        "components": [
+            {"name": "web-logs", "schema": "AWS::Logs::LogGroup", "properties": {"LogGroupName": "/web"}},
+            {"name": "web-sg", "schema": SG, "properties": {"GroupDescription": "x", "Bogus": 1}},
+        ],
+    }
+    with pytest.raises(CommandError, match="web-sg/Bogus") as err:
+        run("changeset", "update", cs_id, "--spec", spec_file(spec), "--user", "bob")
+    assert err.value.returncode == 2
+    assert run_json("changeset", "show", cs_id) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "code"),
+    [
+        (("999", "--user", "bob"), "No change set 999", 3),
+        (("{id}", "--user", "mallory"), "No change set", 3),
+        (("{id}", "--user", "ghost"), "No user named 'ghost'", 3),
+        (("{id}", "--user", "alice", "--spec", "/nonexistent.json"), "nonexistent.json", 2),
+    ],
+)
+def test_update_fails_with_a_clear_message_and_exit_code(workspace, spec_file, users, argv, message, code):
+    cs_id = _pending(spec_file)
+    spec = spec_file({"components": []})
+    argv = [a.format(id=cs_id) for a in argv]
+    if "--spec" not in argv:
+        argv += ["--spec", spec]
+    with pytest.raises(CommandError, match=message) as err:
+        run("changeset", "update", *argv)
+    assert err.value.returncode == code
+
+
+def test_update_refuses_a_viewer_and_a_change_set_that_is_no_longer_editable(workspace, spec_file, users):
+    cs_id = _pending(spec_file)
+    run("workspace", "add-member", "tonys-chips", "mallory", "viewer")
+    empty = spec_file({"components": []})
+    with pytest.raises(CommandError, match="this needs editor or above") as err:
+        run("changeset", "update", cs_id, "--spec", empty, "--user", "mallory")
+    assert err.value.returncode == 4
+    run("changeset", "abandon", cs_id, "--user", "bob")
+    with pytest.raises(CommandError, match="can no longer be edited") as err:
+        run("changeset", "update", cs_id, "--spec", empty, "--user", "bob")
+    assert err.value.returncode == 5

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
 
-from portal import pages
+from portal import inputs, pages
 from portal.access import role_of
 from portal.filters import ComponentFilter
 
@@ -36,7 +36,11 @@ def component_detail(request, slug, name):
     workspace = get_workspace(request, slug)
     change_set = None
     if (request.GET.get("changeset") or "").isdigit():
-        change_set = get_change_set(request, slug, int(request.GET["changeset"]))
+        try:
+            change_set_id = inputs.parse_id(request.GET["changeset"])
+        except ValueError:
+            raise Http404("No such change set.") from None
+        change_set = get_change_set(request, slug, change_set_id)
     page = pages.component_page(workspace, name, change_set)
     if page is None:
         raise Http404(f"No component {name!r} in {slug}.")

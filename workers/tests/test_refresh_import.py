@@ -1,6 +1,8 @@
+import json
+
 import boto3
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from portal import approvals, changesets
 from portal.models import Component, ResourceStatus
@@ -61,6 +63,44 @@ def test_it_reports_a_resource_deleted_outside_the_portal(workspace, bob, alice,
     boto3.client("logs", region_name="us-east-1").delete_log_group(logGroupName="/tonys/gone")
     assert refresh_workspace(workspace.pk)["drifted"] == ["logs"]
     assert "deleted outside the portal" in Component.objects.get(name="logs").drift[0]["observed"]
+
+
+def test_workspace_refresh_reads_aws_and_marks_drift_from_the_command_line(
+    workspace, bob, alice, applier, capsys
+):
+    apply_new(
+        workspace,
+        bob,
+        alice,
+        applier,
+        {"logs": ("AWS::Logs::LogGroup", {"LogGroupName": "/tonys/cli", "RetentionInDays": 7})},
+    )
+    logs = boto3.client("logs", region_name="us-east-1")
+    logs.put_retention_policy(logGroupName="/tonys/cli", retentionInDays=30)
+
+    call_command("workspace", "refresh", "tonys-chips", "--wait")
+
+    assert capsys.readouterr().out == "Refreshed 1 resources of tonys-chips; drifted: logs.\n"
+    logs_component = Component.objects.get(name="logs")
+    assert logs_component.resource_status == ResourceStatus.DRIFTED
+    assert logs_component.drift == [{"path": "/RetentionInDays", "desired": 7, "observed": 30}]
+    call_command("workspace", "refresh", "tonys-chips", "--wait", "--json")
+    assert json.loads(capsys.readouterr().out) == {"workspace": "tonys-chips", "read": 1, "drifted": ["logs"]}
+
+
+def test_workspace_refresh_without_wait_leaves_it_to_the_workers(workspace, bob, alice, applier, capsys):
+    apply_new(
+        workspace, bob, alice, applier, {"logs": ("AWS::Logs::LogGroup", {"LogGroupName": "/tonys/queued"})}
+    )
+    boto3.client("logs", region_name="us-east-1").delete_log_group(logGroupName="/tonys/queued")
+
+    call_command("workspace", "refresh", "tonys-chips")  # Celery runs tasks inline in these tests
+
+    assert capsys.readouterr().out == "Refresh of tonys-chips queued for the workers.\n"
+    assert Component.objects.get(name="logs").resource_status == ResourceStatus.DRIFTED
+    with pytest.raises(CommandError, match="No workspace 'nope'") as err:
+        call_command("workspace", "refresh", "nope")
+    assert err.value.returncode == 3
 
 
 def test_it_imports_an_existing_resource_and_binds_it_without_creating_another(

@@ -7,7 +7,7 @@ from deployments.filters import BuildLogFilter
 from deployments.models import BuildLog
 from portal import workspaces
 from portal.access import get_user
-from portal.cli import PortalCommand, arg, args
+from portal.cli import PortalCommand, arg, args, object_id
 from portal.errors import NotFound
 
 
@@ -33,7 +33,7 @@ class Command(PortalCommand):
         ),
         "show": (
             "Print a build log.",
-            args(arg("id", type=int), arg("--format", choices=["md", "json"], default="md")),
+            args(arg("id", type=object_id), arg("--format", choices=["md", "json"], default="md")),
         ),
         "create": (
             "Write the build log of a group of change sets (with the deployments since).",

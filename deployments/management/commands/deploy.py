@@ -7,7 +7,7 @@ from deployments import asl, pipelines, runs
 from deployments.models import PipelineRun, RunStatus, StageRun, StageStatus
 from portal import workspaces
 from portal.access import get_user
-from portal.cli import PortalCommand, arg, args
+from portal.cli import PortalCommand, arg, args, object_id
 from portal.errors import NotFound
 
 
@@ -33,7 +33,7 @@ class Command(PortalCommand):
                 arg("--timeout", type=float, default=3600),
             ),
         ),
-        "show": ("Show a deployment run: stages, outcome, log.", arg("id", type=int)),
+        "show": ("Show a deployment run: stages, outcome, log.", arg("id", type=object_id)),
         "list": ("List the pipelines of a workspace and its recent runs.", arg("--workspace", required=True)),
         "export": (
             "Print a pipeline as an AWS Step Functions state machine definition (ASL JSON).",
@@ -45,11 +45,11 @@ class Command(PortalCommand):
         ),
         "approve": (
             "Approve the approval gate a run waits at (approvers only).",
-            args(arg("id", type=int), arg("--user", required=True), arg("--comment", default="")),
+            args(arg("id", type=object_id), arg("--user", required=True), arg("--comment", default="")),
         ),
         "reject": (
             "Stop a run at its approval gate, saying why (approvers only).",
-            args(arg("id", type=int), arg("--user", required=True), arg("--comment", required=True)),
+            args(arg("id", type=object_id), arg("--user", required=True), arg("--comment", required=True)),
         ),
     }
 

@@ -1,8 +1,8 @@
-from portal import changesets, workspaces
-from portal.access import get_user
-from portal.cli import PortalCommand, arg, args
+from portal import approvals, changesets, workspaces
+from portal.access import change_set_for, get_user
+from portal.cli import PortalCommand, arg, args, object_id
 from portal.errors import NotFound
-from portal.models import ChangeSet
+from portal.models import ChangeSet, Role
 from portal.plan import plan_actions
 from portal.spec import load_spec
 from workers.apply import request_apply
@@ -34,8 +34,15 @@ def summary(cs):
     }
 
 
+CHECKSUM = arg(
+    "--checksum",
+    help="the checksum `changeset show` or `changeset diff` printed: refused if the change set "
+    "or its plan changed since",
+)
+
+
 class Command(PortalCommand):
-    help = "Create, inspect and abandon change sets."
+    help = "Create, update, inspect, decide, apply and abandon change sets."
     verbs = {
         "create": (
             "Create a change set from HEAD, optionally filled from a spec file.",
@@ -46,25 +53,46 @@ class Command(PortalCommand):
                 arg("--spec", help="JSON or YAML spec to upsert into the change set"),
             ),
         ),
-        "show": ("Show a change set.", arg("id", type=int)),
-        "diff": ("Show a change set's diff against HEAD, its plan and its conflicts.", arg("id", type=int)),
-        "abandon": ("Abandon a change set.", args(arg("id", type=int), arg("--user", required=True))),
+        "update": (
+            "Upsert a spec file's components into an existing change set, all or nothing.",
+            args(
+                arg("id", type=object_id),
+                arg("--spec", required=True, help="JSON or YAML spec to upsert into the change set"),
+                arg("--user", required=True),
+            ),
+        ),
+        "show": ("Show a change set and the checksum an approver approves.", arg("id", type=object_id)),
+        "diff": (
+            "Show a change set's diff against HEAD, its plan and its conflicts.",
+            arg("id", type=object_id),
+        ),
+        "abandon": ("Abandon a change set.", args(arg("id", type=object_id), arg("--user", required=True))),
         "request-approval": (
             "Ask approvers to review a change set.",
-            args(arg("id", type=int), arg("--user", required=True)),
+            args(arg("id", type=object_id), arg("--user", required=True)),
         ),
         "approve": (
             "Approve a change set (not your own).",
-            args(arg("id", type=int), arg("--user", required=True), arg("--comment", default="")),
+            args(
+                arg("id", type=object_id),
+                arg("--user", required=True),
+                arg("--comment", default=""),
+                CHECKSUM,
+            ),
         ),
         "reject": (
             "Reject a change set, saying why.",
-            args(arg("id", type=int), arg("--user", required=True), arg("--comment", required=True)),
+            args(
+                arg("id", type=object_id),
+                arg("--user", required=True),
+                arg("--comment", required=True),
+                CHECKSUM,
+            ),
         ),
         "apply": (
             "Apply a change set to AWS with the Celery workers.",
             args(
-                arg("id", type=int),
+                arg("id", type=object_id),
                 arg("--user", required=True),
                 arg(
                     "--wait",
@@ -95,8 +123,18 @@ class Command(PortalCommand):
     def text_create(self, r):
         return f"Created change set #{r['id']} {r['name']} in {r['workspace']} with {len(r['components'])} component change(s)."
 
-    def do_show(self, id, **_):
+    def do_update(self, id, spec, user, **_):
+        actor = get_user(user)
+        cs = change_set_for(actor, id, Role.EDITOR)
+        changesets.apply_spec(cs, actor, load_spec(spec))
         return summary(_change_set(id))
+
+    def text_update(self, r):
+        return f"Updated change set #{r['id']} {r['name']} in {r['workspace']}: {len(r['components'])} component change(s)."
+
+    def do_show(self, id, **_):
+        cs = _change_set(id)
+        return {**summary(cs), "checksum": approvals.checksum(cs)}
 
     def text_show(self, r):
         lines = [
@@ -111,6 +149,7 @@ class Command(PortalCommand):
             f"  {c['op']:7} {c['name']} ({c['schema']}){' [replace]' if c['replace'] else ''}"
             for c in r["components"]
         ]
+        lines.append(f"checksum: {r['checksum']}")
         return "\n".join(lines)
 
     def do_diff(self, id, **_):
@@ -123,6 +162,7 @@ class Command(PortalCommand):
             "diff": [d.as_dict() for d in changesets.diff(cs)],
             "plan": plan.as_dict(),
             "conflicts": conflicts,
+            "checksum": approvals.checksum(cs, plan),
         }
 
     def text_diff(self, r):
@@ -145,6 +185,7 @@ class Command(PortalCommand):
             lines.append(
                 f"conflict {c['component']}{c['path']}: HEAD {json.dumps(c['head'])} / mine {json.dumps(c['mine'])}"
             )
+        lines.append(f"checksum: {r['checksum']}")
         return "\n".join(lines)
 
     def do_abandon(self, id, user, **_):
@@ -155,25 +196,19 @@ class Command(PortalCommand):
         return f"Abandoned change set #{r['id']} {r['name']}."
 
     def do_request_approval(self, id, user, **_):
-        from portal import approvals
-
         return summary(approvals.request_approval(_change_set(id), get_user(user)))
 
     def text_request_approval(self, r):
         return f"Change set #{r['id']} {r['name']} now needs approval."
 
-    def do_approve(self, id, user, comment, **_):
-        from portal import approvals
-
-        return summary(approvals.approve(_change_set(id), get_user(user), comment))
+    def do_approve(self, id, user, comment, checksum, **_):
+        return summary(approvals.approve(_change_set(id), get_user(user), comment, checksum))
 
     def text_approve(self, r):
         return f"Change set #{r['id']} {r['name']} is {r['status']}."
 
-    def do_reject(self, id, user, comment, **_):
-        from portal import approvals
-
-        return summary(approvals.reject(_change_set(id), get_user(user), comment))
+    def do_reject(self, id, user, comment, checksum, **_):
+        return summary(approvals.reject(_change_set(id), get_user(user), comment, checksum))
 
     text_reject = text_approve
 

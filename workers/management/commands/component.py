@@ -1,5 +1,5 @@
 from portal.access import change_set_for, get_user
-from portal.cli import PortalCommand, arg, args
+from portal.cli import PortalCommand, arg, args, object_id
 from portal.errors import NotFound
 from portal.models import Role
 from portal.workspaces import get_workspace
@@ -13,7 +13,7 @@ class Command(PortalCommand):
             "Adopt an existing AWS resource into a change set.",
             args(
                 arg("--workspace", required=True),
-                arg("--change-set", required=True, type=int, dest="change_set"),
+                arg("--change-set", required=True, type=object_id, dest="change_set"),
                 arg("--type", required=True, dest="type_name"),
                 arg("--id", required=True, dest="physical_id"),
                 arg("--name", help="component name (default: from the physical id)"),

@@ -6,7 +6,7 @@ from workers import refresh, tasks
 
 
 class Command(PortalCommand):
-    help = "Create, inspect, export and import workspaces."
+    help = "Create, inspect, export, import and refresh workspaces."
     verbs = {
         "create": (
             "Create a workspace.",
@@ -26,6 +26,13 @@ class Command(PortalCommand):
         "import": (
             "Load a spec into HEAD through a change set merged at once.",
             args(arg("slug"), arg("--spec", required=True), arg("--user", required=True)),
+        ),
+        "refresh": (
+            "Read every resource of HEAD from AWS and mark drift per path (queued for the workers).",
+            args(
+                arg("slug"),
+                arg("--wait", action="store_true", help="refresh here and now, and print what drifted"),
+            ),
         ),
     }
 
