@@ -462,7 +462,8 @@ def parse_spec(data: dict, origin: str = "spec", *, _lines: dict | None = None) 
     problems = _Problems(origin, _lines, data)
     # Before anything below recurses into the data or a string reaches the database.
     for error in inputs.json_value_errors(data):
-        problems.add(pointers.split(error["path"]), f"{error['path']}: {error['message']}")
+        parts = [int(p) if p.isdigit() else p for p in pointers.split(error["path"])]
+        problems.add(parts, f"{error['path']}: {error['message']}")
     problems.raise_if_any()
     _check_schema(problems, data)
     if isinstance(data, dict):

@@ -13,10 +13,7 @@ from django.urls.resolvers import URLResolver
 from portal import changesets
 from portal.models import AuditEvent, ChangeSet, ChangeSetEntry
 
-from . import test_views_changesets as shared
 from .test_views_changesets import BASE, url
-
-change_set, seat, shop = shared.change_set, shared.seat, shared.shop  # the shared fixtures
 
 BAD_NAMES = [
     ("api/sg", "holds only letters, digits"),
