@@ -43,6 +43,7 @@ import math
 import re
 
 from portal.graph import SOURCE_KEY
+from portal.models import Component
 
 RUN_TASK = "arn:aws:states:::ecs:runTask"
 DESCRIBE_TASKS = "arn:aws:states:::aws-sdk:ecs:describeTasks"
@@ -800,8 +801,6 @@ def export(pipeline, families=None):
 
 def families_for(workspace):
     """{service ARN and name: task definition family} from HEAD's observed ECS services."""
-    from portal.models import Component
-
     out = {}
     for c in Component.objects.filter(workspace=workspace, schema="AWS::ECS::Service").exclude(
         resource_id=""

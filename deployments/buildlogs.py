@@ -29,9 +29,11 @@ from django.utils import timezone
 from portal import audit, inputs, jsondiff
 from portal.access import require_role, workspaces_for
 from portal.errors import NotFound, ValidationError
+from portal.graph import find_sources
 from portal.models import ChangeSet, EntryOp, Role
 from portal.schemas import write_only_for
 from portal.secrets import mask, mask_text, masked_change, secret_values
+from workers.models import Action
 
 from .models import BuildLog, BuildLogComponent, BuildLogKind, BuildLogStatus, PipelineRun, RunStatus
 
@@ -102,8 +104,6 @@ def _action_row(action, known):
 
 def _phase(cs, apply_runs, known):
     """A change set's phase. `apply_runs`: the runs to tell about (oldest first)."""
-    from workers.models import Action
-
     entries = list(cs.entries.all())
     actions = list(Action.objects.filter(run__in=apply_runs).order_by("run_id", "id"))
     by_component = {}
@@ -434,8 +434,6 @@ def _save(
 
 def _deployed_components(run):
     """Names of the service components a run's deploy stages subscribe to."""
-    from portal.graph import find_sources
-
     names = set()
     for stage in (run.source or {}).get("Stages") or []:
         if isinstance(stage, dict) and stage.get("Kind") == "deploy_services":

@@ -782,8 +782,6 @@ def merge_problems(view):
             continue
         for error in graph.resolved_schema_errors(head.schema, head.properties, new.domain, new.pending):
             problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
-    from .plan import dangling_subscriptions
-
     problems.extend({"path": p["component"], "message": p["message"]} for p in dangling_subscriptions(view))
     return problems
 

@@ -21,7 +21,8 @@ from .models import (
     EntryOp,
     Subscription,
 )
-from .schemas import write_only_for
+from .plan import plan_actions
+from .schemas import get_schema, write_only_for
 from .secrets import mask, mask_at, mask_event_data, masked_change, masked_conflict
 
 OPEN_STATUSES = [
@@ -160,8 +161,6 @@ def plan_rows(plan, entries, heads_by_name):
 def change_set_page(cs, user):
     """Everything the change-set page shows, in a number of queries that depends on the
     change set's size, not on the workspace's."""
-    from .plan import plan_actions
-
     ws = cs.workspace
     entries = {e.name: e for e in cs.entries.all()}
     heads = {
@@ -236,8 +235,6 @@ def source_paths(cs, name):
     """The paths a subscription to `name` can read: its schema's properties (read-only
     attributes included) under /resource_value, its current /domain keys, its stack
     outputs by key, and /si."""
-    from .schemas import get_schema
-
     view = graph.GraphView(cs.workspace, cs).view(name)
     if view is None:
         return []

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+import regex  # cfn-lint's schemas use patterns that only the regex module compiles
 from jsonschema import Draft7Validator, validators
 from jsonschema import ValidationError as SchemaError
 from jsonschema.exceptions import best_match
@@ -479,8 +480,6 @@ def _compile(pattern):
     except (re.error, TypeError, ValueError, OverflowError, RecursionError):
         pass
     try:
-        import regex
-
         return regex.compile(pattern)
     except Exception:  # any failure means "cannot use this pattern"
         logger.debug("ignoring uncompilable schema pattern %r", pattern)

@@ -1,6 +1,7 @@
 """Workspaces: creating them, members, importing and exporting specs."""
 
 from django.db import IntegrityError, transaction
+from django.utils.text import slugify
 
 from . import audit, changesets
 from .errors import NotFound, ValidationError
@@ -18,8 +19,6 @@ def get_workspace(slug):
 def create_workspace(slug, name=None, region="us-east-1", approvals_required=1, actor=None):
     if approvals_required < 0:
         raise ValidationError("approvals-required must be 0 or more.")
-    from django.utils.text import slugify
-
     if slugify(slug) != slug:
         raise ValidationError(f"{slug!r} is not a valid slug: use lower-case letters, digits and dashes.")
     try:

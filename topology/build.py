@@ -20,6 +20,7 @@ import yaml
 from portal import pointers
 from portal.graph import GraphView, find_sources, source_error
 from portal.models import Component, EntryOp, Subscription
+from portal.schemas import replacement_paths
 from portal.secrets import is_secret_name
 
 INFRASTRUCTURE = "infrastructure"
@@ -304,8 +305,6 @@ def _forces_replacement(schema, old, new):
     if old == new:
         return False
     try:
-        from portal.schemas import replacement_paths
-
         return bool(replacement_paths(schema, old, new))
     except Exception:  # no schema for this type, or the schema module is unavailable
         return False

@@ -8,7 +8,7 @@ character. The same style tables feed the HTML legend of the page.
 import re
 from urllib.parse import quote
 
-from .build import ADDED, DELETED, FADE, HIDE, MISSING, MODIFIED, REPLACED, UNCHANGED
+from .build import ADDED, DELETED, FADE, HIDE, KIND_LABELS, MISSING, MODIFIED, REPLACED, UNCHANGED
 
 FONT = "Helvetica,Arial,sans-serif"
 
@@ -381,8 +381,6 @@ def to_dot(graph, url_for_component=None):
 
 def legend():
     """The style tables as rows for the HTML legend: kinds, statuses, changes."""
-    from .build import KIND_LABELS
-
     return {
         "kinds": [
             {

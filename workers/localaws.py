@@ -6,8 +6,11 @@ AWS_ENDPOINT_URL like any other endpoint.
 """
 
 import json
+import subprocess
+import sys
 import threading
 import time
+import urllib.request
 
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -83,8 +86,6 @@ class LocalAws:
 
     def reset(self):
         """Forget every resource (moto keeps them per process, across servers)."""
-        import urllib.request
-
         urllib.request.urlopen(
             urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"), timeout=30
         )
@@ -110,9 +111,6 @@ class LocalAwsProcess:
     caller's (benchmarks): `python -m workers.localaws LATENCY_MS` prints its URL."""
 
     def __init__(self, latency_ms=0):
-        import subprocess
-        import sys
-
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workers.localaws", str(latency_ms)],
             stdout=subprocess.PIPE,
@@ -122,8 +120,6 @@ class LocalAwsProcess:
 
     @property
     def calls(self):
-        import urllib.request
-
         with urllib.request.urlopen(f"{self.endpoint}/_localaws/stats", timeout=10) as resp:
             return json.load(resp)["calls"]
 

@@ -4,6 +4,7 @@ Drift compares what the portal last applied with what AWS reports, for the prope
 the user set (AWS adds defaults we never asked for; those are not drift).
 """
 
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from portal import audit, graph
@@ -91,6 +92,4 @@ def refresh_workspace(workspace_id, user_id=None):
 
 
 def _user(user_id):
-    from django.contrib.auth import get_user_model
-
     return get_user_model().objects.filter(pk=user_id).first()

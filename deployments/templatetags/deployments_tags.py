@@ -4,6 +4,8 @@ import json
 
 from django import template
 
+from deployments.markdown import is_text_change, text_diff
+
 register = template.Library()
 
 
@@ -34,8 +36,6 @@ def get(mapping, key):
 def change_text(change):
     """One change of a property diff, for a <pre>: a unified diff for a long text (a
     template, a script), else `path: before → after` in JSON."""
-    from deployments.markdown import is_text_change, text_diff
-
     if is_text_change(change):
         return text_diff(change["old"], change["new"]).removeprefix("```diff\n").removesuffix("\n```")
     before = json.dumps(change.get("old"), ensure_ascii=False, default=str)

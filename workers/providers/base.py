@@ -68,6 +68,7 @@ def register(cls):
 
 
 def provider_for(type_name, clients) -> Provider:
+    # The provider modules import this one to register; the package loads them on first use.
     from . import load_all
 
     load_all()

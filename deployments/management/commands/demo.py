@@ -99,10 +99,11 @@ class Command(BaseCommand):
 
     def start_local_aws(self, port):
         # Simulator settings, not product behaviour: AWS managed policies exist on AWS, and
-        # ECS services there run their tasks (moto's services report what this says).
+        # ECS services there run their tasks (moto's services report this many running, and
+        # a rollout completes once that reaches the desired count: the seed scales to 4).
         os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        os.environ.setdefault("MOTO_ECS_SERVICE_RUNNING", "2")
-        from workers.localaws import LocalAws
+        os.environ.setdefault("MOTO_ECS_SERVICE_RUNNING", "4")
+        from workers.localaws import LocalAws  # after the settings above: moto reads them at import
 
         try:
             server = LocalAws().start(port)

@@ -1,3 +1,7 @@
+import json
+
+from django.db import transaction
+
 from portal import approvals, changesets, workspaces
 from portal.access import change_set_for, get_user
 from portal.cli import PortalCommand, arg, args, object_id
@@ -105,8 +109,6 @@ class Command(PortalCommand):
     }
 
     def do_create(self, workspace, name, user, spec, **_):
-        from django.db import transaction
-
         ws = workspaces.get_workspace(workspace)
         author = get_user(user)
         parsed = load_spec(spec) if spec else None
@@ -166,8 +168,6 @@ class Command(PortalCommand):
         }
 
     def text_diff(self, r):
-        import json
-
         lines = []
         for d in r["diff"]:
             lines.append(f"{d['op']:9} {d['name']} ({d['schema']})")

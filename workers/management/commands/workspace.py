@@ -1,3 +1,5 @@
+import json
+
 from portal import workspaces
 from portal.access import get_user
 from portal.cli import PortalCommand, arg, args
@@ -74,8 +76,6 @@ class Command(PortalCommand):
         return workspaces.export_spec(workspaces.get_workspace(slug))
 
     def text_export(self, r):
-        import json
-
         return json.dumps(r, indent=2)
 
     def do_import(self, slug, spec, user, **_):
