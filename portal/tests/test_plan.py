@@ -17,7 +17,7 @@ def bob(users):
 
 
 def kinds(plan):
-    return {a.component: a.kind for a in plan.actions}
+    return {a.component: a.kind for a in plan.actions if a.kind != "cleanup"}
 
 
 def waits(plan):
@@ -40,9 +40,21 @@ def test_it_plans_replace_for_a_create_only_change_and_names_the_property(worksp
     head(workspace, bob, {"sg": (SG, {"GroupDescription": "old"})})
     cs = changesets.create_change_set(workspace, bob, "rename")
     changesets.set_property(cs, bob, "sg", "/GroupDescription", "new")
-    [action] = plan_actions(cs).actions
+    action, cleanup = plan_actions(cs).actions
     assert action.kind == "replace" and action.replace_paths == ["/GroupDescription"]
-    assert "GroupDescription" in action.reason and action.downtime
+    assert "GroupDescription" in action.reason
+    # No GroupName: AWS names the new group, so it is created before the old one goes.
+    assert action.replacement == "create-first" and not action.downtime
+    assert cleanup.key == "cleanup:sg" and cleanup.waits_for == ["replace:sg"]
+
+
+def test_it_deletes_first_only_when_the_new_resource_must_reuse_the_name(workspace, bob):
+    head(workspace, bob, {"sg": (SG, {"GroupName": "api", "GroupDescription": "old"})})
+    cs = changesets.create_change_set(workspace, bob, "rename")
+    changesets.set_property(cs, bob, "sg", "/GroupDescription", "new")
+    [action] = plan_actions(cs).actions
+    assert action.replacement == "delete-first" and action.downtime
+    assert "leave GroupName unset" in action.alternative
 
 
 def test_it_plans_update_when_nothing_create_only_changed(workspace, bob):

@@ -214,7 +214,12 @@ def test_db_instance_lifecycle(aws, network):
 
     delete_calls = record(client, "DeleteDBInstance")
     p.delete(created.physical_id, new)
-    assert delete_calls == [{"DBInstanceIdentifier": "sandbox-tonys-chips-db", "SkipFinalSnapshot": True}]
+    # Never without a final snapshot unless the component says DeletionPolicy: Delete.
+    [call] = delete_calls
+    assert call["SkipFinalSnapshot"] is False
+    assert call["FinalDBSnapshotIdentifier"].startswith("sandbox-tonys-chips-db-final-")
+    [snapshot] = client.describe_db_snapshots(DBInstanceIdentifier="sandbox-tonys-chips-db")["DBSnapshots"]
+    assert snapshot["DBSnapshotIdentifier"] == call["FinalDBSnapshotIdentifier"]
     with pytest.raises(ResourceMissing):
         p.read(created.physical_id, new)
     p.delete(created.physical_id, new)
