@@ -278,11 +278,22 @@ def plan_actions(change_set):
         if a.kind == "delete" and a.schema in HOLDS_DATA and not a.local:
             a.snapshot = _snapshot_words(old, "DeletionPolicy", "deleted")
         if a.schema == ECS_SERVICE and a.component in deployed and a.kind == "update":
-            if (a.resolved or {}).get("TaskDefinition") != old.get("TaskDefinition"):
+            if _task_definition_moves(view, actions, a, old):
                 a.held["/TaskDefinition"] = f"moves to the new revision at {deployed[a.component]}"
     _add_cleanups(view, actions)
     ordered = _order(actions)
     return Plan(ordered, errors, warnings)
+
+
+def _task_definition_moves(view, actions, a, old):
+    """The service's TaskDefinition changes, or reads a task definition getting a revision."""
+    if (a.resolved or {}).get("TaskDefinition") != old.get("TaskDefinition"):
+        return True
+    sources = graph.find_sources(view.properties_of(a.component) or {})
+    return any(
+        s.target == "/TaskDefinition" and getattr(actions.get(s.component), "kind", "") == "revision"
+        for s in sources
+    )
 
 
 def _add_cleanups(view, actions):

@@ -355,12 +355,16 @@ class EcsTaskDefinition(Provider):
         gone = []
         with aws_errors():
             paginator = ecs.get_paginator("list_task_definitions")
-            arns = [
-                arn
-                for page in paginator.paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
-                for arn in page.get("taskDefinitionArns", [])
-                if arn_resource_name(arn).split(":")[0] == family
-            ]
+            arns = sorted(
+                (
+                    arn
+                    for page in paginator.paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
+                    for arn in page.get("taskDefinitionArns", [])
+                    if arn_resource_name(arn).split(":")[0] == family
+                ),
+                key=lambda arn: int(arn.rsplit(":", 1)[1]),
+                reverse=True,
+            )
             for arn in arns[keep:]:
                 if arn in in_use or arn == physical_id:
                     continue
