@@ -216,7 +216,8 @@ def test_task_definition_lifecycle_update_registers_new_revision(aws):
     again = p.update(created.physical_id, old, new)
     assert again.physical_id == updated.physical_id
     assert ecs.list_task_definitions(familyPrefix="sandbox-tonys-chips-api")["taskDefinitionArns"] == [
-        updated.physical_id
+        created.physical_id,
+        updated.physical_id,
     ]
     with pytest.raises(ClientError):
         ecs.describe_task_definition(taskDefinition="sandbox-tonys-chips-api:3")
