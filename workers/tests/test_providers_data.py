@@ -358,3 +358,13 @@ def test_repository_encryption_change_is_a_replacement(aws):
     with pytest.raises(ProviderError) as err:
         p.update(created.physical_id, props, repo_props(EncryptionConfiguration={"EncryptionType": "KMS"}))
     assert err.value.immutable_property == "EncryptionConfiguration"
+
+
+def test_db_instance_delete_skips_the_final_snapshot_only_when_the_component_says_delete(aws, network):
+    p = provider_for("AWS::RDS::DBInstance", aws)
+    props = {**db_props(network), "DeletionPolicy": "Delete"}
+    created = p.create(props, TOKEN)
+    delete_calls = record(aws("rds"), "DeleteDBInstance")
+    p.delete(created.physical_id, props)
+    assert delete_calls == [{"DBInstanceIdentifier": "sandbox-tonys-chips-db", "SkipFinalSnapshot": True}]
+    assert aws("rds").describe_db_snapshots()["DBSnapshots"] == []
