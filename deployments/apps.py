@@ -10,6 +10,7 @@ class DeploymentsConfig(AppConfig):
 
         # hooks: the apply listener; tasks: registered here, as workers.jobs sends them by name.
         from . import hooks, tasks  # noqa: F401
-        from .pipelines import component_from_spec
+        from .pipelines import component_from_spec, deployed_services
 
         registry.register_spec_sugar("pipelines", component_from_spec)
+        registry.register_deployed_services(deployed_services)

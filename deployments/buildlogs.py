@@ -31,6 +31,7 @@ from portal.access import require_role, workspaces_for
 from portal.errors import NotFound, ValidationError
 from portal.graph import find_sources
 from portal.models import ChangeSet, EntryOp, Role
+from portal.plan import action_label
 from portal.schemas import write_only_for
 from portal.secrets import mask, mask_text, masked_change, secret_values
 from workers.models import Action
@@ -43,7 +44,13 @@ KIND_TO_OP = {
     "import": "created",
     "update": "updated",
     "replace": "replaced",
+    "revision": "updated",
     "delete": "deleted",
+    "cleanup": "replaced",
+}
+SUCCEEDED_WORDS = {
+    "revision": "new revision registered in AWS",
+    "cleanup": "old resource deleted in AWS (cleanup)",
 }
 
 
@@ -76,7 +83,8 @@ def _outcome(action, known):
         return {"status": "not applied", "words": "not applied yet"}
     error = mask_text(action.error, known)
     words = {
-        "succeeded": f"{KIND_TO_OP.get(action.kind, action.kind + 'd')} in AWS",
+        "succeeded": SUCCEEDED_WORDS.get(action.kind)
+        or f"{KIND_TO_OP.get(action.kind, action.kind + 'd')} in AWS",
         "failed": f"failed: {error}",
         "blocked": error if error.startswith("not run") else f"not run: {error}",
         "cancelled": "cancelled",
@@ -91,6 +99,7 @@ def _action_row(action, known):
         "run": action.run_id,
         "key": action.key,
         "kind": action.kind,
+        "label": action_label(action.kind, action.schema),
         "component": action.component_name,
         "schema": action.schema,
         "status": action.status,

@@ -177,6 +177,24 @@ def check_runnable(pipeline):
         raise ValidationError(f"Pipeline {pipeline.name} cannot run: {detail}.", errors=found)
 
 
+def deployed_services(workspace):
+    """{ECS service component name: "pipeline P's S stage"} for the services a deploy stage
+    names through a subscription: such a service moves to a new task-definition revision
+    when that stage runs, not at apply (docs: deployments/README.md)."""
+    found = {}
+    for pipeline in pipelines(workspace):
+        for stage in pipeline.stages:
+            if stage.kind != "deploy_services":
+                continue
+            written = (stage.source.get("Parameters") or {}).get("Services") or []
+            for item in written if isinstance(written, list) else []:
+                value = item.get("Service") if isinstance(item, dict) and "$source" not in item else item
+                source = value.get("$source") if isinstance(value, dict) else None
+                if isinstance(source, dict) and isinstance(source.get("component"), str):
+                    found.setdefault(source["component"], f"pipeline {pipeline.name}'s {stage.name} stage")
+    return found
+
+
 def pipelines_triggered_on_apply(workspace):
     return [p for p in pipelines(workspace) if p.trigger_on_apply]
 

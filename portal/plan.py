@@ -1,8 +1,15 @@
 """The action plan of a change set: which AWS actions will run, why, and in what order.
 
-create / update / replace / delete, each with its property diff and the actions it
-waits for: a producer's create or update before its subscribers'; a subscriber's delete
-(or the update that drops its subscription) before its producer's delete.
+create / update / replace / revision / delete / cleanup, each with its property diff and
+the actions it waits for: a producer's create or update before its subscribers'; a
+subscriber's delete (or the update that drops its subscription) before its producer's delete.
+
+A replacement runs as CloudFormation runs it: the new resource is created, its consumers
+move to it (their updates wait for the replace), and the old one is deleted by a
+`cleanup` action that waits for every other action. Only a resource whose properties fix
+the name the new one must reuse (FIXED_NAMES) is deleted first, with downtime. A task
+definition never is replaced: a change registers a `revision` in the same family, and the
+cleanup prunes the family's old revisions.
 """
 
 import hashlib
@@ -15,11 +22,44 @@ from .schemas import replacement_paths, write_only_for
 from .secrets import mask_changes
 
 PORTAL_TYPE_PREFIX = "Portal::"
+TASK_DEFINITION = "AWS::ECS::TaskDefinition"
+ECS_SERVICE = "AWS::ECS::Service"
+
+# The property that names a resource uniquely in its scope: when the component sets it, a
+# replacement must free the name first (delete, then create). Unset, AWS or the portal
+# generates a fresh name and the replacement creates first.
+FIXED_NAMES = {
+    "AWS::CloudFormation::Stack": "StackName",
+    "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::ECR::Repository": "RepositoryName",
+    "AWS::ECS::Cluster": "ClusterName",
+    "AWS::ECS::Service": "ServiceName",
+    "AWS::ElasticLoadBalancingV2::LoadBalancer": "Name",
+    "AWS::ElasticLoadBalancingV2::TargetGroup": "Name",
+    "AWS::IAM::Role": "RoleName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::RDS::DBCluster": "DBClusterIdentifier",
+    "AWS::RDS::DBInstance": "DBInstanceIdentifier",
+    "AWS::RDS::DBSubnetGroup": "DBSubnetGroupName",
+    "AWS::ServiceDiscovery::PrivateDnsNamespace": "Name",
+    "AWS::ServiceDiscovery::Service": "Name",
+    "AWS::StepFunctions::StateMachine": "StateMachineName",
+}
+# Types whose delete loses data: a final snapshot is taken first unless the component's
+# DeletionPolicy (a delete) or UpdateReplacePolicy (a replacement) is "Delete".
+HOLDS_DATA = {"AWS::RDS::DBInstance", "AWS::RDS::DBCluster"}
+
+
+def action_label(kind, schema):
+    """How the plan page and the build log name an action kind."""
+    if kind == "cleanup":
+        return "cleanup: old revisions" if schema == TASK_DEFINITION else "cleanup: delete replaced"
+    return "new revision" if kind == "revision" else kind
 
 
 @dataclass
 class Action:
-    kind: str  # create | update | replace | delete | import
+    kind: str  # create | update | replace | revision | delete | cleanup | import
     component: str
     component_id: str
     schema: str
@@ -30,6 +70,10 @@ class Action:
     follow_up: bool = False  # subscribes to its own /resource_value: an update follows the create
     local: bool = False  # a portal type: computed by the portal, no AWS call
     downtime: str = ""
+    replacement: str = ""  # a replace: "create-first" or "delete-first"
+    alternative: str = ""  # a delete-first replace: how to avoid its downtime
+    snapshot: str = ""  # a data-holding delete or replace: what becomes of the data
+    held: dict = field(default_factory=dict)  # pointer -> why the apply leaves it as it is
     before: dict = field(default=None, repr=False)  # whole documents, to mask values in context
     after: dict = field(default=None, repr=False)
     resolved: dict = field(
@@ -40,10 +84,15 @@ class Action:
     def key(self):
         return f"{self.kind}:{self.component}"
 
+    @property
+    def label(self):
+        return action_label(self.kind, self.schema)
+
     def as_dict(self):
         return {
             "key": self.key,
             "kind": self.kind,
+            "label": self.label,
             "component": self.component,
             "component_id": self.component_id,
             "schema": self.schema,
@@ -54,6 +103,10 @@ class Action:
             "follow_up": self.follow_up,
             "local": self.local,
             "downtime": self.downtime,
+            "replacement": self.replacement,
+            "alternative": self.alternative,
+            "snapshot": self.snapshot,
+            "held": self.held,
         }
 
 
@@ -102,9 +155,35 @@ def _has_provider(schema):
 
 
 def _downtime(schema, name):
-    if schema == "AWS::ECS::Service":
+    if schema == ECS_SERVICE:
         return f"{name}'s tasks stop with the old service; traffic fails until the new service's tasks are healthy"
     return f"{name} does not exist between the delete and the create; whatever uses it fails meanwhile"
+
+
+def _plan_replacement(a, old, new):
+    """Create first, unless the new resource must reuse the name the old one holds."""
+    prop = FIXED_NAMES.get(a.schema)
+    fixed = (
+        prop is not None
+        and (new or {}).get(prop) not in (None, "")
+        and (old or {}).get(prop) == new.get(prop)
+    )
+    if fixed:
+        a.replacement, a.downtime = "delete-first", _downtime(a.schema, a.component)
+        a.alternative = (
+            f"{prop} {new[prop]!r} must be free for the new resource, so the old one is deleted first; "
+            f"leave {prop} unset and a generated name lets the new resource be created before the old one goes"
+        )
+    else:
+        a.replacement = "create-first"
+    if a.schema in HOLDS_DATA:
+        a.snapshot = _snapshot_words(old, "UpdateReplacePolicy", "replaced")
+
+
+def _snapshot_words(props, policy, verb):
+    if str((props or {}).get(policy, "")).lower() == "delete":
+        return f"{policy} is Delete: the old data is lost when it is {verb}, with no final snapshot"
+    return f"a final snapshot of the old data is taken before it is {verb} ({policy}: Delete skips it)"
 
 
 def plan_actions(change_set):
@@ -153,7 +232,9 @@ def plan_actions(change_set):
                 continue
             reason = "properties changed" if changes else _follows(view, name)
             a = _change_action(e.schema, name, str(e.component_id), head, new_view, reason)
-            if e.replace:
+            if e.replace and e.schema == TASK_DEFINITION:
+                a.kind, a.reason = "revision", "marked for replacement: registers a new revision"
+            elif e.replace:
                 a.kind, a.reason = "replace", "marked for replacement"
             a.changes, a.before, a.after = changes, old_props, e.properties
         actions[name] = a
@@ -181,18 +262,90 @@ def plan_actions(change_set):
                 }
             )
 
-    # 4. Order.
+    # 4. How each runs, and in what order.
     _wire_dependencies(view, entries, actions)
-    for a in actions.values():
+    deployed = registry.deployed_services(change_set.workspace)
+    for a in list(actions.values()):
+        resolved = view.view(a.component) if a.kind != "delete" else None
+        a.resolved = resolved.domain if resolved is not None else None
+        head = heads.get(a.component) or view.head_components([a.component]).get(a.component)
+        old = (head.domain if head is not None else None) or {}
         if a.kind in ("create", "replace"):
             own = graph.find_sources(view.properties_of(a.component) or {})
             a.follow_up = any(s.component == a.component and s.root == "resource_value" for s in own)
         if a.kind == "replace":
-            a.downtime = _downtime(a.schema, a.component)
-        resolved = view.view(a.component) if a.kind != "delete" else None
-        a.resolved = resolved.domain if resolved is not None else None
+            _plan_replacement(a, old, a.resolved or {})
+        if a.kind == "delete" and a.schema in HOLDS_DATA and not a.local:
+            a.snapshot = _snapshot_words(old, "DeletionPolicy", "deleted")
+        if a.schema == ECS_SERVICE and a.component in deployed and a.kind == "update":
+            if _task_definition_moves(view, actions, a, old):
+                a.held["/TaskDefinition"] = f"moves to the new revision at {deployed[a.component]}"
+    _add_cleanups(view, actions)
     ordered = _order(actions)
     return Plan(ordered, errors, warnings)
+
+
+def _task_definition_moves(view, actions, a, old):
+    """The service's TaskDefinition changes, or reads a task definition getting a revision."""
+    if (a.resolved or {}).get("TaskDefinition") != old.get("TaskDefinition"):
+        return True
+    sources = graph.find_sources(view.properties_of(a.component) or {})
+    return any(
+        s.target == "/TaskDefinition" and getattr(actions.get(s.component), "kind", "") == "revision"
+        for s in sources
+    )
+
+
+def _add_cleanups(view, actions):
+    """One cleanup per replaced resource (the old one's delete) and per new task-definition
+    revision (old revisions pruned), after every other action: consumers have moved by then."""
+    replaced = [
+        a
+        for a in actions.values()
+        if (a.kind == "replace" and a.replacement == "create-first") or a.kind == "revision"
+    ]
+    if not replaced:
+        return
+    others = sorted(a.key for a in actions.values())
+    cleanups = {}
+    for a in replaced:
+        reason = (
+            "the family keeps its newest revisions and those a service runs; older ones are deregistered"
+            if a.kind == "revision"
+            else "the resource it was replaced by is in use"
+        )
+        c = Action("cleanup", a.component, a.component_id, a.schema, reason, snapshot=a.snapshot)
+        c.before, c.after, c.waits_for = a.before, {}, others
+        cleanups[a.component] = c
+    # An old consumer goes before the old producer it used, and before a producer this
+    # change set deletes (and what waits for that delete).
+    head_view = graph.GraphView(view.workspace)
+    for name, sources in head_view.producers_of(list(cleanups)).items():
+        for s in sources:
+            producer = actions.get(s.component)
+            if producer is None or s.component == name:
+                continue
+            if producer.kind == "delete":
+                producer.waits_for = sorted({*producer.waits_for, cleanups[name].key})
+                later = _waiting_on(actions, producer.key)
+                cleanups[name].waits_for = [k for k in cleanups[name].waits_for if k not in later]
+            elif s.component in cleanups:
+                c = cleanups[s.component]
+                c.waits_for = sorted({*c.waits_for, cleanups[name].key})
+    for c in cleanups.values():
+        actions[c.key] = c
+
+
+def _waiting_on(actions, key):
+    """`key` and every action that waits for it, however indirectly."""
+    found, frontier = {key}, [key]
+    while frontier:
+        k = frontier.pop()
+        for a in actions.values():
+            if k in a.waits_for and a.key not in found:
+                found.add(a.key)
+                frontier.append(a.key)
+    return found
 
 
 def _resolution_moved(head, new_view):
@@ -204,6 +357,9 @@ def _change_action(schema, name, component_id, head, new_view, reason):
     local = schema.startswith(PORTAL_TYPE_PREFIX)
     old = head.domain if head is not None else {}
     paths = [] if local or new_view is None else _replacement_paths(schema, old, new_view.domain)
+    if paths and schema == TASK_DEFINITION:
+        reason = ", ".join(paths) + " changed: registers a new revision in the same family"
+        return Action("revision", name, component_id, schema, reason, replace_paths=paths)
     if paths:
         reason = "createOnly " + ", ".join(paths) + " changed: AWS cannot change it in place"
         return Action("replace", name, component_id, schema, reason, replace_paths=paths, local=local)
@@ -228,7 +384,7 @@ def _follows(view, name):
 def _ripple_identity(view, entries, actions):
     """A replaced resource gets a new identity: what reads its /resource_value is updated
     (or replaced, when that value feeds a createOnly property), however far it travels."""
-    frontier = {n for n, a in actions.items() if a.kind == "replace"}
+    frontier = {n for n, a in actions.items() if a.kind in ("replace", "revision")}
     while frontier:
         nxt = set()
         edges = view.consumers_of(frontier, roots=("resource_value",))
@@ -260,7 +416,8 @@ def _ripple_identity(view, entries, actions):
                 elif reason not in existing.reason:
                     existing.reason += f"; {reason}"
                 if paths and existing.kind == "update" and not existing.local:
-                    existing.kind, existing.replace_paths = "replace", paths
+                    existing.kind = "revision" if existing.schema == TASK_DEFINITION else "replace"
+                    existing.replace_paths = paths
                     nxt.add(consumer)
         frontier = nxt
 
@@ -312,11 +469,11 @@ def _wire_dependencies(view, entries, actions):
     producers_now = view.producers_of(names)  # as the change set will be
     head_view = graph.GraphView(view.workspace)
     producers_before = head_view.producers_of(
-        [n for n in names if actions[n].kind in ("delete", "update", "replace")]
+        [n for n in names if actions[n].kind in ("delete", "update", "replace", "revision")]
     )
     for name, a in actions.items():
         waits = set()
-        if a.kind in ("create", "update", "replace", "import"):
+        if a.kind in ("create", "update", "replace", "revision", "import"):
             for s in producers_now.get(name, []):
                 p = actions.get(s.component)
                 if p is not None and p is not a and graph.is_dependency(s, name) and p.kind != "delete":
@@ -324,7 +481,7 @@ def _wire_dependencies(view, entries, actions):
         a.waits_for = sorted(waits)
     # A producer's delete waits for every consumer (as HEAD has it) that changes or goes.
     for name, a in actions.items():
-        if a.kind not in ("update", "replace", "delete"):
+        if a.kind not in ("update", "replace", "revision", "delete"):
             continue
         for s in producers_before.get(name, []):
             p = actions.get(s.component)

@@ -17,3 +17,19 @@ def register_spec_sugar(key, to_component):
 
 def can_apply(type_name):
     return any(has_type(type_name) for has_type in _type_checks)
+
+
+_deploy_stage_finders = []
+
+
+def register_deployed_services(find):
+    """`find(workspace)` gives {service component name: "pipeline P's S stage"} for the ECS
+    services a pipeline's deploy stage deploys (they move to a new revision there)."""
+    _deploy_stage_finders.append(find)
+
+
+def deployed_services(workspace):
+    found = {}
+    for find in _deploy_stage_finders:
+        found.update(find(workspace))
+    return found

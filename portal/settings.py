@@ -162,6 +162,8 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 # --- Portal behaviour -------------------------------------------------------------
 PORTAL_DEFAULT_REGION = os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
 PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 16)
+# ACTIVE revisions a task-definition family keeps after an apply (rollbacks need them).
+PORTAL_TASK_DEFINITION_KEEP = envint("PORTAL_TASK_DEFINITION_KEEP", 5)
 PORTAL_WORKER_HEARTBEAT_STALE_SECONDS = envint("PORTAL_WORKER_HEARTBEAT_STALE_SECONDS", 120)
 PORTAL_AUDIT_RETENTION_DAYS = envint("PORTAL_AUDIT_RETENTION_DAYS", 365)
 

@@ -17,7 +17,7 @@ from portal import approvals, audit, changesets, graph, pointers
 from portal.access import require_role
 from portal.errors import ConflictError, PortalError, ValidationError
 from portal.models import ChangeSet, ChangeSetStatus, Component, ResourceStatus, Role, Workspace
-from portal.plan import plan_actions
+from portal.plan import HOLDS_DATA, TASK_DEFINITION, plan_actions
 from portal.schemas import write_only_for
 from portal.secrets import mask, mask_text
 
@@ -105,6 +105,8 @@ def _create_actions(run, plan):
                 waits_for=a.waits_for,
                 follow_up=a.follow_up,
                 local=a.local,
+                replacement=a.replacement,
+                held=a.held,
             )
             for a in plan.actions
         ]
@@ -456,8 +458,8 @@ class Performer:
             raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
         if not c.resource_id:
             return self._create()
-        desired = self._desired(c)
         old = c.applied if c.applied is not None else (self.action.old_properties or {})
+        desired = self._held_back(self._desired(c), old)
         self.request = mask({"update": desired}, [f"/update{p}" for p in self._write_only()])
         observed = self.provider.update(c.resource_id, old, desired)
         self.result["update"] = {"physical_id": observed.physical_id}
@@ -465,31 +467,55 @@ class Performer:
         if self.action.follow_up:
             self._follow_up()
 
+    def _held_back(self, desired, old):
+        """Leave the held pointers (a service's TaskDefinition that a pipeline's deploy stage
+        moves) at the value last applied."""
+        desired = deepcopy(desired)
+        for pointer in self.action.held or {}:
+            try:
+                pointers.set_value(desired, pointers.split(pointer), pointers.resolve(old, pointer))
+            except pointers.Missing:
+                pass
+        return desired
+
+    _revision = _update  # the provider registers a new revision in the same family
+
     def _delete(self):
         physical_id = self.action.physical_id
         if physical_id:
             self.provider.delete(physical_id, self.action.old_properties or {})
         self.result["delete"] = {"physical_id": physical_id or None, "done": True}
 
+    def _delete_replaced(self, physical_id):
+        """Delete the resource a replacement supersedes; its UpdateReplacePolicy, not its
+        DeletionPolicy, says whether a data-holding one is snapshotted first."""
+        old = self.action.old_properties or {}
+        if self.action.schema in HOLDS_DATA:
+            old = {**old, "DeletionPolicy": old.get("UpdateReplacePolicy") or "Snapshot"}
+        self.provider.delete(physical_id, old)
+
     def _replace(self):
-        """Delete, then create; each half is recorded so a retry skips what is done."""
+        """Create the new resource (its consumers' updates wait for this action; a cleanup
+        deletes the old one at the end), or, when the new one must reuse the old one's name,
+        delete first. Each half is recorded so a retry skips what is done."""
+        if self.action.replacement == "create-first":
+            return self._create_replacement(self.component())
         c = self.component()
         old_id = self.action.physical_id or (c.resource_id if c else "")
         if not self.result.get("delete", {}).get("done"):
             if old_id:
-                self.provider.delete(old_id, self.action.old_properties or {})
+                self._delete_replaced(old_id)
             self.result["delete"] = {"physical_id": old_id or None, "done": True}
             self._save_progress()
             if c is not None:
                 Component.objects.filter(pk=c.pk).update(
                     resource_id="", resource_value=None, resource_status=ResourceStatus.PENDING
                 )
-        self.action.kind = "replace"
-        c = self.component()
-        c.resource_id = ""
-        self._create_after_delete(c)
+        self._create_replacement(self.component())
 
-    def _create_after_delete(self, c):
+    def _create_replacement(self, c):
+        if c is None:
+            raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
         desired = self._desired(c)
         self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
         observed = self.provider.create(desired, f"{c.id}-r{self.run.pk}")
@@ -498,6 +524,23 @@ class Performer:
         self._record(c, observed, desired)
         if self.action.follow_up:
             self._follow_up()
+
+    def _cleanup(self):
+        """The apply's last step: delete the resource a create-first replacement superseded,
+        or deregister a task-definition family's revisions beyond the newest N."""
+        if self.action.schema == TASK_DEFINITION:
+            c = self.component()
+            in_use = {
+                (s.resource_value or {}).get("TaskDefinition")
+                for s in Component.objects.filter(workspace=self.workspace, schema="AWS::ECS::Service")
+            }
+            pruned = self.provider.prune(c.resource_id, settings.PORTAL_TASK_DEFINITION_KEEP, in_use)
+            self.result["deregistered"] = pruned
+            return
+        physical_id = self.action.physical_id
+        if physical_id:
+            self._delete_replaced(physical_id)
+        self.result["delete"] = {"physical_id": physical_id or None, "done": True}
 
 
 # --- Retry, cancel, replacement offer ------------------------------------------------------

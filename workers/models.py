@@ -73,7 +73,15 @@ DONE = {ActionStatus.SUCCEEDED, ActionStatus.FAILED, ActionStatus.BLOCKED, Actio
 class Action(models.Model):
     run = models.ForeignKey(ApplyRun, on_delete=models.CASCADE, related_name="actions")
     key = models.CharField(max_length=300)
-    kind = models.CharField(max_length=16, help_text="create, update, replace, delete, refresh")
+    kind = models.CharField(
+        max_length=16, help_text="create, update, replace, revision, delete, cleanup, import, refresh"
+    )
+    replacement = models.CharField(
+        max_length=16, blank=True, help_text="A replace: create-first or delete-first"
+    )
+    held = models.JSONField(
+        default=dict, blank=True, help_text="Pointers the apply leaves at their applied value, and why"
+    )
     component_name = models.CharField(max_length=255)
     component_id = models.UUIDField()
     schema = models.CharField(max_length=255)

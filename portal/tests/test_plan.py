@@ -17,7 +17,7 @@ def bob(users):
 
 
 def kinds(plan):
-    return {a.component: a.kind for a in plan.actions}
+    return {a.component: a.kind for a in plan.actions if a.kind != "cleanup"}
 
 
 def waits(plan):
@@ -40,9 +40,21 @@ def test_it_plans_replace_for_a_create_only_change_and_names_the_property(worksp
     head(workspace, bob, {"sg": (SG, {"GroupDescription": "old"})})
     cs = changesets.create_change_set(workspace, bob, "rename")
     changesets.set_property(cs, bob, "sg", "/GroupDescription", "new")
-    [action] = plan_actions(cs).actions
+    action, cleanup = plan_actions(cs).actions
     assert action.kind == "replace" and action.replace_paths == ["/GroupDescription"]
-    assert "GroupDescription" in action.reason and action.downtime
+    assert "GroupDescription" in action.reason
+    # No GroupName: AWS names the new group, so it is created before the old one goes.
+    assert action.replacement == "create-first" and not action.downtime
+    assert cleanup.key == "cleanup:sg" and cleanup.waits_for == ["replace:sg"]
+
+
+def test_it_deletes_first_only_when_the_new_resource_must_reuse_the_name(workspace, bob):
+    head(workspace, bob, {"sg": (SG, {"GroupName": "api", "GroupDescription": "old"})})
+    cs = changesets.create_change_set(workspace, bob, "rename")
+    changesets.set_property(cs, bob, "sg", "/GroupDescription", "new")
+    [action] = plan_actions(cs).actions
+    assert action.replacement == "delete-first" and action.downtime
+    assert "leave GroupName unset" in action.alternative
 
 
 def test_it_plans_update_when_nothing_create_only_changed(workspace, bob):
@@ -366,3 +378,76 @@ def test_its_plan_refuses_a_subscription_to_a_component_that_no_longer_exists(wo
         "component": "c",
         "message": "c/GroupDescription subscribes to p, which does not exist",
     } in plan.errors
+
+
+TD = "AWS::ECS::TaskDefinition"
+CONTAINER = {"Name": "api", "Image": "api:1", "Cpu": 256, "Memory": 512}
+
+
+def test_it_plans_a_task_definition_change_as_a_new_revision_that_a_pipeline_deploys(workspace, bob):
+    head(
+        workspace,
+        bob,
+        {
+            "api-task": (TD, {"Family": "api", "ContainerDefinitions": [CONTAINER]}),
+            "api": (
+                SVC,
+                {
+                    "ServiceName": "api",
+                    "TaskDefinition": src("api-task", "/resource_value/TaskDefinitionArn"),
+                },
+            ),
+            "deploy": (
+                "Portal::Pipeline",
+                {
+                    "Stages": [
+                        {
+                            "Name": "DeployServices",
+                            "Kind": "deploy_services",
+                            "Parameters": {
+                                "Cluster": "c",
+                                "Services": [{"Service": src("api", "/resource_value/ServiceArn")}],
+                            },
+                        }
+                    ]
+                },
+            ),
+        },
+    )
+    cs = changesets.create_change_set(workspace, bob, "image 2")
+    changesets.set_property(cs, bob, "api-task", "/ContainerDefinitions/0/Image", "api:2")
+    plan = plan_actions(cs)
+    assert [(a.key, a.label) for a in plan.actions] == [
+        ("revision:api-task", "new revision"),
+        ("update:api", "update"),
+        ("cleanup:api-task", "cleanup: old revisions"),
+    ]
+    revision, service, cleanup = plan.actions
+    assert not revision.downtime and not revision.replacement
+    assert service.held == {
+        "/TaskDefinition": "moves to the new revision at pipeline deploy's DeployServices stage"
+    }
+    assert cleanup.waits_for == ["revision:api-task", "update:api"]
+
+
+def test_it_deletes_a_producer_after_the_old_consumer_a_create_first_replace_leaves(workspace, bob):
+    head(
+        workspace,
+        bob,
+        {
+            "tg": (TG, {"Port": 80, "Protocol": "HTTP", "VpcId": "vpc-1"}),
+            "svc": (
+                SVC,
+                {
+                    "LaunchType": "EC2",
+                    "LoadBalancers": [{"TargetGroupArn": src("tg", "/resource_value/TargetGroupArn")}],
+                },
+            ),
+        },
+    )
+    cs = changesets.create_change_set(workspace, bob, "drop tg")
+    changesets.upsert_component(cs, bob, "svc", SVC, {"LaunchType": "FARGATE", "LoadBalancers": []})
+    changesets.delete_component(cs, bob, "tg")
+    order = [a.key for a in plan_actions(cs).actions]
+    # The old service still uses the target group until its cleanup deletes it.
+    assert order == ["replace:svc", "cleanup:svc", "delete:tg"]

@@ -343,16 +343,38 @@ class EcsTaskDefinition(Provider):
             family = (
                 new.get("Family") or (td or {}).get("family") or arn_resource_name(physical_id).split(":")[0]
             )
-            observed = self._find_or_register(new, token, family)
-            # Register first, deregister after: services still running the old revision keep
-            # working, and a crash in between leaves nothing that the retry cannot finish.
-            if observed.physical_id != physical_id and td is not None and td.get("status") == "ACTIVE":
+            # The old revision stays ACTIVE: services run it until they move, and a rollback
+            # needs it. The apply's cleanup prunes the family (`prune`).
+            return self._find_or_register(new, token, family)
+
+    def prune(self, physical_id, keep, in_use):
+        """Deregister the family's ACTIVE revisions beyond the newest `keep`, except those in
+        `in_use` (ARNs a service runs); returns the deregistered ARNs."""
+        ecs = self.clients("ecs")
+        family = arn_resource_name(physical_id).split(":")[0]
+        gone = []
+        with aws_errors():
+            paginator = ecs.get_paginator("list_task_definitions")
+            arns = sorted(
+                (
+                    arn
+                    for page in paginator.paginate(familyPrefix=family, status="ACTIVE", sort="DESC")
+                    for arn in page.get("taskDefinitionArns", [])
+                    if arn_resource_name(arn).split(":")[0] == family
+                ),
+                key=lambda arn: int(arn.rsplit(":", 1)[1]),
+                reverse=True,
+            )
+            for arn in arns[keep:]:
+                if arn in in_use or arn == physical_id:
+                    continue
                 try:
-                    ecs.deregister_task_definition(taskDefinition=physical_id)
+                    ecs.deregister_task_definition(taskDefinition=arn)
                 except ClientError as exc:
-                    if error_code(exc) != "ClientException":
+                    if error_code(exc) != "ClientException":  # already INACTIVE
                         raise
-            return observed
+                gone.append(arn)
+        return gone
 
     def delete(self, physical_id, properties):
         with aws_errors():

@@ -9,8 +9,6 @@ Restoring from snapshots, point-in-time restores, read replicas and associated I
 use other RDS APIs and are refused with a clear error instead of being ignored.
 """
 
-import time
-
 from botocore.exceptions import ClientError
 from django.conf import settings
 
@@ -79,6 +77,7 @@ CONTROL = (
     "CertificateRotationRestart",
     "DeleteAutomatedBackups",
     "DeletionPolicy",
+    "UpdateReplacePolicy",
     "UseDefaultProcessorFeatures",
     "MasterUserSecret",
 )
@@ -113,6 +112,14 @@ FAILED_STATES = (
 def rds_wait_timeout():
     """DB instances take longer than most resources to settle: at least an hour."""
     return max(settings.PORTAL_AWS_WAIT_TIMEOUT, 3600)
+
+
+def final_snapshot_id(db):
+    """`<instance>-final-<creation time>`: the same on a retried delete, another one for an
+    instance of the same name created later."""
+    created = db.get("InstanceCreateTime")
+    stamp = created.strftime("%Y%m%d%H%M%S") if hasattr(created, "strftime") else "0"
+    return f"{db['DBInstanceIdentifier'][:230]}-final-{stamp}"
 
 
 @register
@@ -327,13 +334,18 @@ class DBInstance(Provider):
             return self._observed(self._describe(physical_id) if not params else db)
 
     def delete(self, physical_id, properties):
+        """A final snapshot first (`final_snapshot_id`) unless DeletionPolicy is Delete."""
         request = {"DBInstanceIdentifier": physical_id, "SkipFinalSnapshot": True}
-        if (properties or {}).get("DeletionPolicy") == "Snapshot":
-            request["SkipFinalSnapshot"] = False
-            request["FinalDBSnapshotIdentifier"] = f"{physical_id}-final-{int(time.time())}"
         if (properties or {}).get("DeleteAutomatedBackups") is not None:
             request["DeleteAutomatedBackups"] = str(properties["DeleteAutomatedBackups"]).lower() == "true"
         with aws_errors():
+            try:
+                db = self._describe(physical_id)
+            except ResourceMissing:
+                return
+            if str((properties or {}).get("DeletionPolicy") or "Snapshot").lower() != "delete":
+                request["SkipFinalSnapshot"] = False
+                request["FinalDBSnapshotIdentifier"] = final_snapshot_id(db)
             try:
                 self.rds.delete_db_instance(**request)
             except ClientError as exc:

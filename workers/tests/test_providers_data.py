@@ -214,7 +214,12 @@ def test_db_instance_lifecycle(aws, network):
 
     delete_calls = record(client, "DeleteDBInstance")
     p.delete(created.physical_id, new)
-    assert delete_calls == [{"DBInstanceIdentifier": "sandbox-tonys-chips-db", "SkipFinalSnapshot": True}]
+    # Never without a final snapshot unless the component says DeletionPolicy: Delete.
+    [call] = delete_calls
+    assert call["SkipFinalSnapshot"] is False
+    assert call["FinalDBSnapshotIdentifier"].startswith("sandbox-tonys-chips-db-final-")
+    [snapshot] = client.describe_db_snapshots(DBInstanceIdentifier="sandbox-tonys-chips-db")["DBSnapshots"]
+    assert snapshot["DBSnapshotIdentifier"] == call["FinalDBSnapshotIdentifier"]
     with pytest.raises(ResourceMissing):
         p.read(created.physical_id, new)
     p.delete(created.physical_id, new)
@@ -353,3 +358,13 @@ def test_repository_encryption_change_is_a_replacement(aws):
     with pytest.raises(ProviderError) as err:
         p.update(created.physical_id, props, repo_props(EncryptionConfiguration={"EncryptionType": "KMS"}))
     assert err.value.immutable_property == "EncryptionConfiguration"
+
+
+def test_db_instance_delete_skips_the_final_snapshot_only_when_the_component_says_delete(aws, network):
+    p = provider_for("AWS::RDS::DBInstance", aws)
+    props = {**db_props(network), "DeletionPolicy": "Delete"}
+    created = p.create(props, TOKEN)
+    delete_calls = record(aws("rds"), "DeleteDBInstance")
+    p.delete(created.physical_id, props)
+    assert delete_calls == [{"DBInstanceIdentifier": "sandbox-tonys-chips-db", "SkipFinalSnapshot": True}]
+    assert aws("rds").describe_db_snapshots()["DBSnapshots"] == []

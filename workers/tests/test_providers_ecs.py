@@ -203,14 +203,10 @@ def test_task_definition_lifecycle_update_registers_new_revision(aws):
     assert updated.physical_id != created.physical_id
     assert updated.physical_id.endswith(":2")
     assert updated.resource_value["Revision"] == 2
-    # Register the new revision first, deregister the old one only after.
-    assert order.index("RegisterTaskDefinition") < order.index("DeregisterTaskDefinition")
-    assert (
-        ecs.describe_task_definition(taskDefinition=created.physical_id)["taskDefinition"]["status"]
-        == "INACTIVE"
-    )
-    with pytest.raises(ResourceMissing):
-        p.read(created.physical_id, old)
+    # The old revision stays ACTIVE, in the same family: a rollback can go back to it.
+    assert "DeregisterTaskDefinition" not in order
+    previous = ecs.describe_task_definition(taskDefinition=created.physical_id)["taskDefinition"]
+    assert previous["status"] == "ACTIVE" and previous["family"] == updated.resource_value["Family"]
 
     read = p.read(updated.physical_id, new)
     env = read.resource_value["ContainerDefinitions"][0]["Environment"]
@@ -220,7 +216,8 @@ def test_task_definition_lifecycle_update_registers_new_revision(aws):
     again = p.update(created.physical_id, old, new)
     assert again.physical_id == updated.physical_id
     assert ecs.list_task_definitions(familyPrefix="sandbox-tonys-chips-api")["taskDefinitionArns"] == [
-        updated.physical_id
+        created.physical_id,
+        updated.physical_id,
     ]
     with pytest.raises(ClientError):
         ecs.describe_task_definition(taskDefinition="sandbox-tonys-chips-api:3")
