@@ -222,12 +222,10 @@ def test_it_refreshes_the_readers_of_a_self_subscribed_resource_value(workspace,
     assert copy.pending == []
 
 
-def test_it_orders_a_long_chain_in_linear_time():
-    import time
-
+def test_it_orders_a_long_chain_with_a_cycle_in_its_tail():
     names = [f"n{i}" for i in range(20000)]
     edges = {names[i]: {names[i - 1]} for i in range(1, len(names))}
     edges[names[10000]] = {names[-1]}  # the second half is a cycle: it lands in the tail
-    start = time.perf_counter()
     order = graph.topological(names, edges)
-    assert sorted(order) == sorted(names) and time.perf_counter() - start < 1
+    assert sorted(order) == sorted(names)
+    assert order[:10000] == names[:10000]  # bench/graph.py times it: linear in the graph
