@@ -139,7 +139,7 @@ def test_it_masks_env_secrets_changed_by_value_alone(seat, shop, users):
     assert "3001" in page.content.decode()
 
 
-def test_it_shows_the_plan_with_the_replacement_its_property_and_downtime(seat, shop, users):
+def test_it_shows_the_plan_with_the_replacement_its_property_and_its_cleanup(seat, shop, users):
     bob = users["editor"]
     cs = changesets.create_change_set(shop, bob, "move-vpc")
     changesets.set_property(cs, bob, "vpc", "/CidrBlock", "10.1.0.0/16")
@@ -148,7 +148,10 @@ def test_it_shows_the_plan_with_the_replacement_its_property_and_downtime(seat, 
     assert vpc["kind"] == "replace" and vpc["replace_paths"] == ["/CidrBlock"]
     text = page.content.decode()
     assert "forced by <code>/CidrBlock</code>" in text
-    assert "<strong>Downtime:</strong> vpc does not exist between the delete and the create" in text
+    # A VPC has no fixed name: the new one is created first, the old one deleted at the end.
+    assert vpc["replacement"] == "create-first"
+    assert "The new resource is created first" in text and "<strong>Downtime:</strong>" not in text
+    assert page.context["plan_rows"][-1]["kind"] == "cleanup"
 
 
 def test_it_shows_the_audit_trail_of_the_change_set(seat, change_set):
