@@ -43,7 +43,7 @@ def refusal(address, allow_private):
         return f"{address} is the instance metadata service"
     if address.is_link_local:
         return f"{address} is link-local (metadata services live there)"
-    if address.is_unspecified or address.is_multicast or address.is_reserved:
+    if address.is_unspecified or address.is_multicast or (address.is_reserved and not address.is_loopback):
         return f"{address} is not a unicast host address"
     if not address.is_global and not allow_private:
         kind = "loopback" if address.is_loopback else "private"
