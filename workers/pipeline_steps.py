@@ -10,7 +10,10 @@ Each step gets a context (`ctx`) and the stage's resolved parameters:
 - `ctx.beat()`: the stage's heartbeat, called on every poll;
 - `ctx.remaining()`: seconds left before the stage's deadline;
 - `ctx.token`: a string unique to the stage (idempotency token, startedBy);
-- `ctx.attempt`: 1 for the first try, more when a dead worker's stage is resumed.
+- `ctx.attempt`: 1 for the first try, more when a dead worker's stage is resumed;
+- `ctx.started_deployments()`: {service ARN: deployment id} that the run's earlier
+  deploy_services stages started (wait_healthy follows those, not whichever is PRIMARY);
+- `ctx.allow_private_http`: the workspace lets http_check call private addresses.
 
 A step returns a JSON-able outcome with a one-line "summary", or raises StageFailed with
 the reason in words. AWS errors become StageFailed with AWS's code and message.
