@@ -32,7 +32,14 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["slug", "name", "region", "approvals_required", "head_version"]
+    list_display = [
+        "slug",
+        "name",
+        "region",
+        "approvals_required",
+        "allow_private_http_checks",
+        "head_version",
+    ]
     readonly_fields = ["head_version"]
     inlines = [MembershipInline]
 
