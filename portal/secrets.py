@@ -2,23 +2,43 @@
 build log: the one place that decides what is shown.
 
 A value is secret when its key (or, for ECS-style `{"Name": ..., "Value": ...}` pairs,
-its name) looks like a secret, or when the component's schema marks its path writeOnly.
-Free text is masked for passwords in URLs, `NAME=value` pairs whose name looks like a
-secret, and the raw values (`secret_values`) the documents behind it hold.
+its name) looks like a secret, when the component's schema marks its path writeOnly, when
+it derives from a producer's secret (portal.graph.derived_secret_paths gives those paths),
+or when the value itself looks like one. Names and values are judged by Yelp's
+detect-secrets: its keyword list for names; its AWS, Stripe, private-key and high-entropy
+plugins for values. Free text is masked for passwords in URLs, `NAME=value` pairs whose
+name looks like a secret, the values those plugins find, and the raw values
+(`secret_values`) the documents behind it hold.
 
 The text patterns run in time linear in their input: they are atomic, and each starts only
 where a match can begin, so no string can make them backtrack.
 """
 
+import functools
 import logging
 import re
 
-from . import jsondiff, pointers
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
+from detect_secrets.plugins.keyword import DENYLIST
+from detect_secrets.plugins.private_key import PrivateKeyDetector
+from detect_secrets.plugins.stripe import StripeDetector
+
+from . import jsondiff, limits, pointers
 
 MASK = "••••••"
+# detect-secrets' keyword list (password, passwd, pwd, secret, db_pass, api_key, ...) and
+# the names of environment variables it has no keyword for: tokens, credentials, access
+# keys, NAME_KEY and authentication values (ApiAuth; not AuthType or Author).
 SECRET_NAME = re.compile(
-    r"(SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE_?KEY|ACCESS_?KEY|API_?KEY|CREDENTIAL)", re.IGNORECASE
+    "|".join(
+        (*DENYLIST, r"token", r"credential", r"access_?key", r"[_-]key$", r"auth(?!or|entication|type|mode)")
+    ),
+    re.IGNORECASE,
 )
+VALUE_DETECTORS = (AWSKeyDetector(), StripeDetector(), PrivateKeyDetector())
+ENTROPY_DETECTORS = (Base64HighEntropyString(), HexHighEntropyString())
+ENTROPY_MIN_LENGTH = 20
 # A password in a URL: scheme://user:password@. A match lies inside one run of characters
 # without "@" or whitespace, and ends at the run's "@": URL_SEGMENT finds the runs that end
 # in "@" and contain "://" (it starts only where a run starts, and scans each run once),
@@ -26,14 +46,61 @@ SECRET_NAME = re.compile(
 # run of scheme characters.
 URL_SEGMENT = re.compile(r"(?<![^@\s])(?=[^@\s]*?://)[^@\s]*+@")
 URL_USER = re.compile(r"(?<![a-z0-9+.-])[0-9+.-]*+[a-z][a-z0-9+.-]*+://[^:/@\s]++:(?!@)", re.IGNORECASE)
-# NAME=value or NAME: value in free text, where NAME looks like a secret.
-SECRET_ASSIGNMENT = re.compile(
-    r"\b(?=[A-Z0-9_]*?(?:SECRET|PASSWORD|TOKEN))([A-Z0-9_]++)(\s*+[=:]\s*+)(\"?)([^\s\"',}]++)", re.IGNORECASE
-)
+# NAME=value or NAME: value in free text; the value is masked when NAME looks like a
+# secret. Each name starts at a word boundary and is scanned once.
+ASSIGNMENT = re.compile(r"\b([A-Za-z0-9_]++)\s*+[=:]\s*+\"?")
+ASSIGNED_VALUE = re.compile(r"[^\s\"',}]++")
 
 
 def is_secret_name(name):
     return bool(name) and bool(SECRET_NAME.search(str(name)))
+
+
+def found_secrets(text):
+    """The secrets detect-secrets finds in `text`: AWS keys, Stripe keys and private keys
+    anywhere in it; the whole text when it is one high-entropy token (a random password or
+    API key). Cached per string; a text past the string limit (a log, never a stored
+    value) is scanned by the pattern plugins only, uncached."""
+    if len(text) > limits.MAX_STRING_LENGTH:
+        return _found_by_patterns(text)
+    return _found_in_value(text)
+
+
+@functools.lru_cache(maxsize=8192)
+def _found_in_value(text):
+    found = _found_by_patterns(text)
+    return (text,) if not found and _is_high_entropy_token(text) else found
+
+
+def _found_by_patterns(text):
+    found = set()
+    for detector in VALUE_DETECTORS:
+        hits = set(detector.analyze_string(text))
+        if hits and isinstance(detector, PrivateKeyDetector):
+            return (text,)  # the header is what it finds; the key is the whole text
+        found |= hits
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def _is_high_entropy_token(text):
+    if len(text) < ENTROPY_MIN_LENGTH or text.strip() != text or " " in text:
+        return False
+    for detector in ENTROPY_DETECTORS:
+        if set(text) <= set(detector.charset):
+            return detector.calculate_shannon_entropy(text) > detector.entropy_limit
+    return False
+
+
+def is_secret_value(value):
+    return isinstance(value, str) and bool(found_secrets(value))
+
+
+def mask_found_secrets(text):
+    for secret in found_secrets(text):
+        if secret == text:
+            return MASK
+        text = text.replace(secret, MASK)
+    return text
 
 
 def _pointer_matches(pattern, pointer):
@@ -65,7 +132,7 @@ def mask(value, write_only=(), _path=""):
     if isinstance(value, list):
         return [mask(item, write_only, f"{_path}/{i}") for i, item in enumerate(value)]
     if isinstance(value, str):
-        return mask_url_passwords(value)
+        return mask_url_passwords(mask_found_secrets(value))
     return value
 
 
@@ -85,7 +152,19 @@ def mask_text(text, known_secrets=()):
     for secret in known_secrets:
         if secret and len(str(secret)) >= 4:
             text = text.replace(str(secret), MASK)
-    return SECRET_ASSIGNMENT.sub(lambda m: f"{m[1]}{m[2]}{m[3]}{MASK}", mask_url_passwords(text))
+    return _mask_assignments(mask_url_passwords(mask_found_secrets(text)))
+
+
+def _mask_assignments(text):
+    out, done = [], 0
+    for assignment in ASSIGNMENT.finditer(text):
+        if assignment.start() < done or not is_secret_name(assignment[1]):
+            continue
+        value = ASSIGNED_VALUE.match(text, assignment.end())
+        if value:
+            out += [text[done : assignment.end()], MASK]
+            done = value.end()
+    return "".join(out) + text[done:]
 
 
 def mask_at(value, path, write_only=(), doc=None):
