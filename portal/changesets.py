@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.utils import timezone
 
-from . import audit, graph, jsondiff, lifecycle, pointers, registry
+from . import audit, graph, jsondiff, lifecycle, limits, pointers, registry
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
@@ -28,7 +28,7 @@ from .models import (
 )
 from .plan import dangling_subscriptions
 from .schemas import get_schema, write_only_for
-from .secrets import mask_changes, masked_conflict
+from .secrets import literal_secret_warnings, mask_changes, masked_conflict
 from .spec import ComponentSpec
 
 # --- Creating and abandoning ---------------------------------------------------------------
@@ -150,6 +150,13 @@ def _check_properties_shape(name, properties):
         raise ValidationError(f"{name}: properties must be a JSON object, not {type(properties).__name__}.")
 
 
+def _check_limits(name, properties):
+    try:
+        limits.check_document(properties)
+    except ValidationError as exc:
+        raise ValidationError(f"{name}: {exc.message}; nothing was saved", errors=exc.errors) from None
+
+
 ENTRY_FIELDS = [
     "op",
     "schema",
@@ -256,6 +263,7 @@ def _upserted(cs, entry, name, schema, properties, replace, create_only):
         entry.schema = schema
     if properties is not None:
         _check_properties_shape(name, properties)
+        _check_limits(name, properties)
         entry.properties = properties
     if replace is not None:
         if replace and entry.op == EntryOp.ADD:
@@ -283,6 +291,7 @@ def set_property(change_set, user, name, path, value):
             pointers.set_value(props, parts, value)
         except (IndexError, KeyError, ValueError, TypeError):
             raise ValidationError(f"{name}{path}: there is no such place to set a value.") from None
+        _check_limits(name, props)
         entry.properties = props
         others = [e for e in cs.entries.all() if e.name != name]
         _validate(cs, [*others, entry], name, entry.schema, props)
@@ -475,6 +484,18 @@ def apply_spec(change_set, user, spec):
             f"The spec was not applied: {first['path']}: {first['message']}{more}", errors=errors
         )
     return ChangeSet.objects.get(pk=change_set.pk)
+
+
+def spec_warnings(spec):
+    """Warnings, not errors, about a spec: each secret it writes as a literal."""
+    return [
+        warning
+        for item in spec_components(spec)
+        if not item.delete
+        for warning in literal_secret_warnings(
+            item.name, item.properties or {}, write_only_for(item.schema) if item.schema else []
+        )
+    ]
 
 
 # --- Diff -----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ MAX_STRING_LENGTH = 64 * 1024  # characters in one string (key or value)
 def check_document(doc, what="properties"):
     """Raise ValidationError when `doc` is past a limit."""
     _check_strings(doc, "")
-    size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode())
+    size = len(json.dumps(doc, separators=(",", ":"), ensure_ascii=False, default=str).encode())
     if size > MAX_DOCUMENT_BYTES:
         raise ValidationError(
             f"{what} are {size:,} bytes of JSON; the limit is {MAX_DOCUMENT_BYTES:,}",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from . import graph, jsondiff, pointers, registry
 from .models import Component, EntryOp
 from .schemas import replacement_paths, write_only_for
-from .secrets import mask_changes
+from .secrets import mask_at, mask_changes
 
 PORTAL_TYPE_PREFIX = "Portal::"
 
@@ -35,6 +35,7 @@ class Action:
     resolved: dict = field(
         default=None, repr=False
     )  # the desired values it will send, subscriptions resolved
+    secret_paths: list = field(default_factory=list, repr=False)  # write-only or derived from a secret
 
     @property
     def key(self):
@@ -80,7 +81,7 @@ class Plan:
         for a in self.actions:
             d = a.as_dict()
             if masked:
-                d["changes"] = mask_changes(d["changes"], write_only_for(a.schema), a.before, a.after)
+                d["changes"] = mask_changes(d["changes"], a.secret_paths, a.before, a.after)
             actions.append(d)
         return {
             "actions": actions,
@@ -191,8 +192,41 @@ def plan_actions(change_set):
             a.downtime = _downtime(a.schema, a.component)
         resolved = view.view(a.component) if a.kind != "delete" else None
         a.resolved = resolved.domain if resolved is not None else None
+        a.secret_paths = write_only_for(a.schema) + graph.derived_secret_paths(view, a.component)
+        warnings.extend(_plain_environment_secrets(a))
     ordered = _order(actions)
     return Plan(ordered, errors, warnings)
+
+
+def _plain_environment_secrets(action):
+    """Warnings for secrets an ECS task definition would write into a plain Environment
+    entry, where anyone who can describe the task definition reads them."""
+    if action.schema != "AWS::ECS::TaskDefinition" or not isinstance(action.resolved, dict):
+        return []
+    warnings = []
+    for i, container in enumerate(action.resolved.get("ContainerDefinitions") or []):
+        environment = container.get("Environment") if isinstance(container, dict) else None
+        for j, variable in enumerate(environment or []):
+            if not isinstance(variable, dict):
+                continue
+            path = f"/ContainerDefinitions/{i}/Environment/{j}/Value"
+            if mask_at(variable.get("Value"), path, action.secret_paths, action.resolved) != variable.get(
+                "Value"
+            ):
+                container_name = container.get("Name") or i
+                warnings.append(
+                    {
+                        "component": action.component,
+                        "path": path,
+                        "message": (
+                            f"container {container_name} gets the secret {variable.get('Name')} as a plain "
+                            "environment variable, readable by anyone who can describe the task definition; "
+                            'put it in the container\'s Secrets as {"Name": ..., "ValueFrom": ARN} of a '
+                            "Secrets Manager secret or SSM SecureString parameter instead"
+                        ),
+                    }
+                )
+    return warnings
 
 
 def _resolution_moved(head, new_view):

@@ -17,6 +17,7 @@ where a match can begin, so no string can make them backtrack.
 import functools
 import logging
 import re
+from copy import deepcopy
 
 from detect_secrets.plugins.aws import AWSKeyDetector
 from detect_secrets.plugins.high_entropy_strings import Base64HighEntropyString, HexHighEntropyString
@@ -25,6 +26,7 @@ from detect_secrets.plugins.private_key import PrivateKeyDetector
 from detect_secrets.plugins.stripe import StripeDetector
 
 from . import jsondiff, limits, pointers
+from .errors import ValidationError
 
 MASK = "••••••"
 # detect-secrets' keyword list (password, passwd, pwd, secret, db_pass, api_key, ...) and
@@ -241,24 +243,62 @@ def mask_event_data(data, write_only=()):
     return mask(data, [f"/properties{p}" for p in write_only])
 
 
+def secret_leaves(document, write_only=()):
+    """[(pointer, raw value)] of the scalars (and write-only subtrees) `mask` hides in
+    `document`, in document order."""
+    found = []
+
+    def walk(raw, masked, at):
+        if isinstance(raw, dict) and isinstance(masked, dict):
+            for key, value in raw.items():
+                walk(value, masked.get(key), pointers.child(at, key))
+        elif isinstance(raw, list) and isinstance(masked, list):
+            for i, (a, b) in enumerate(zip(raw, masked, strict=True)):
+                walk(a, b, pointers.child(at, i))
+        elif masked != raw and raw is not None and raw != MASK:
+            found.append((at, raw))
+
+    walk(document, mask(document, write_only), "")
+    return found
+
+
 def secret_values(document, write_only=()):
     """The raw scalar values `mask` hides in `document` (strings of 4+ characters, longest
     first), so that free text quoting them (an AWS error, a log line) can be masked too."""
-    found = set()
+    found = {str(raw) for _, raw in secret_leaves(document, write_only) if not isinstance(raw, dict | list)}
+    return sorted((v for v in found if len(v) >= 4), key=len, reverse=True)
 
-    def walk(raw, masked):
-        if masked == MASK and raw != MASK and not isinstance(raw, dict | list):
-            if raw is not None and len(str(raw)) >= 4:
-                found.add(str(raw))
-        elif isinstance(raw, dict) and isinstance(masked, dict):
-            for key, value in raw.items():
-                walk(value, masked.get(key))
-        elif isinstance(raw, list) and isinstance(masked, list):
-            for a, b in zip(raw, masked, strict=False):
-                walk(a, b)
 
-    walk(document, mask(document, write_only))
-    return sorted(found, key=len, reverse=True)
+ENVIRONMENT_VALUE = re.compile(r"/ContainerDefinitions/\d+/Environment/\d+/Value")
+
+
+def literal_secret_warnings(name, properties, write_only=(), before=None):
+    """A warning for each secret written into `properties` as a literal (new or changed
+    since `before`): stored in the change set, its history and HEAD, and readable in AWS
+    by anyone who can describe the resource. Each names the safe form."""
+    warnings = []
+    for path, raw in secret_leaves(properties, write_only):
+        if before is not None and _value_or_none(before, path) == raw:
+            continue
+        if ENVIRONMENT_VALUE.fullmatch(path):
+            safe = (
+                'move it to the container\'s Secrets as {"Name": ..., "ValueFrom": ARN} of a '
+                "Secrets Manager secret or SSM SecureString parameter"
+            )
+        else:
+            safe = (
+                "keep it in Secrets Manager or SSM Parameter Store and pass a reference (an ARN, "
+                "a subscription, or the service's managed secret such as ManageMasterUserPassword)"
+            )
+        warnings.append(f"{name}{path} holds a secret in plain text; {safe}")
+    return warnings
+
+
+def _value_or_none(document, path):
+    try:
+        return pointers.resolve(document, path)
+    except (pointers.Missing, ValueError):
+        return None
 
 
 class MaskSecretsFilter(logging.Filter):
@@ -271,3 +311,55 @@ class MaskSecretsFilter(logging.Filter):
             else:
                 record.args = tuple(mask_text(a) if isinstance(a, str) else a for a in record.args)
         return True
+
+
+# --- The editor: secrets shown as "unchanged" and kept unless a new value is typed ----------
+
+UNCHANGED = "********"
+
+
+def hide_secrets(properties, write_only=()):
+    """`properties` for an editor: every secret replaced by UNCHANGED, which
+    `restore_secrets` swaps back for the stored value."""
+    shown = deepcopy(properties)
+    for path, _ in secret_leaves(properties, write_only):
+        if path:
+            pointers.set_value(shown, pointers.split(path), UNCHANGED)
+        else:
+            return UNCHANGED
+    return shown
+
+
+def restore_secrets(submitted, stored, write_only=()):
+    """`submitted` with each UNCHANGED put back to the secret stored at its place (an
+    environment entry is found again by its Name if entries moved). Raises
+    ValidationError for an UNCHANGED where nothing secret is stored."""
+    hidden = hide_secrets(stored, write_only)
+
+    def walk(value, path, raw, shown):
+        if value == UNCHANGED:
+            if shown == UNCHANGED:
+                return raw
+            message = f"{UNCHANGED} stands for a stored secret, and there is none here: type the value"
+            raise ValidationError(f"{path}: {message}", errors=[{"path": path, "message": message}])
+        if isinstance(value, dict):
+            raw, shown = (raw, shown) if isinstance(raw, dict) else ({}, {})
+            return {k: walk(v, pointers.child(path, k), raw.get(k), shown.get(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            raw, shown = (raw, shown) if isinstance(raw, list) else ([], [])
+            return [
+                walk(item, pointers.child(path, i), *_counterpart(item, i, raw, shown))
+                for i, item in enumerate(value)
+            ]
+        return value
+
+    return walk(submitted, "", stored, hidden)
+
+
+def _counterpart(item, index, raw, shown):
+    name = item.get("Name", item.get("name")) if isinstance(item, dict) else None
+    if name is not None:
+        for a, b in zip(raw, shown, strict=True):
+            if isinstance(a, dict) and a.get("Name", a.get("name")) == name:
+                return a, b
+    return (raw[index], shown[index]) if index < len(raw) else (None, None)

@@ -38,7 +38,7 @@ from importlib import resources
 import yaml
 from jsonschema import Draft202012Validator, validators
 
-from . import pointers, subscriptions
+from . import limits, pointers, subscriptions
 from .errors import ValidationError
 from .subscriptions import shape_error
 
@@ -445,6 +445,10 @@ def _check_values(problems, data):
         if isinstance(item.get("properties"), dict):
             parts = ["components", index, "properties"]
             _check_json_value(problems, parts, where, item["properties"], "properties")
+            try:
+                limits.check_document(item["properties"])
+            except ValidationError as exc:
+                problems.add(parts, f"{where}{exc.message}")
             _check_sources(problems, parts, where, item["properties"])
 
 
