@@ -32,12 +32,10 @@ MASK = "••••••"
 # detect-secrets' keyword list (password, passwd, pwd, secret, db_pass, api_key, ...) and
 # the names of environment variables it has no keyword for: tokens, credentials, access
 # keys, NAME_KEY and authentication values (ApiAuth; not AuthType or Author).
-SECRET_NAME = re.compile(
-    "|".join(
-        (*DENYLIST, r"token", r"credential", r"access_?key", r"[_-]key$", r"auth(?!or|entication|type|mode)")
-    ),
-    re.IGNORECASE,
+NAME_KEYWORDS = "|".join(
+    (*DENYLIST, r"token", r"credential", r"access_?key", r"[_-]key\b", r"auth(?!or|entication|type|mode)")
 )
+SECRET_NAME = re.compile(NAME_KEYWORDS, re.IGNORECASE)
 VALUE_DETECTORS = (AWSKeyDetector(), StripeDetector(), PrivateKeyDetector())
 ENTROPY_DETECTORS = (Base64HighEntropyString(), HexHighEntropyString())
 ENTROPY_MIN_LENGTH = 20
@@ -49,13 +47,23 @@ ENTROPY_MIN_LENGTH = 20
 URL_SEGMENT = re.compile(r"(?<![^@\s])(?=[^@\s]*?://)[^@\s]*+@")
 URL_USER = re.compile(r"(?<![a-z0-9+.-])[0-9+.-]*+[a-z][a-z0-9+.-]*+://[^:/@\s]++:(?!@)", re.IGNORECASE)
 # NAME=value or NAME: value in free text; the value is masked when NAME looks like a
-# secret. Each name starts at a word boundary and is scanned once.
-ASSIGNMENT = re.compile(r"\b([A-Za-z0-9_]++)\s*+[=:]\s*+\"?")
+# secret. Each name starts at a word boundary and is scanned once. Most text holds none of
+# the keywords' stems, and then is not scanned at all.
+ASSIGNMENT = re.compile(r"\b(\w++)\s*+[=:]\s*+\"?")
+KEYWORD_STEMS = ("pass", "pwd", "secret", "key", "token", "credential", "auth", "contrase")
 ASSIGNED_VALUE = re.compile(r"[^\s\"',}]++")
 
 
 def is_secret_name(name):
-    return bool(name) and bool(SECRET_NAME.search(str(name)))
+    name = str(name) if name else ""
+    return bool(name) and (
+        _is_short_secret_name(name) if len(name) <= 100 else bool(SECRET_NAME.search(name))
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_short_secret_name(name):
+    return bool(SECRET_NAME.search(name))
 
 
 def found_secrets(text):
@@ -91,10 +99,6 @@ def _is_high_entropy_token(text):
         if set(text) <= set(detector.charset):
             return detector.calculate_shannon_entropy(text) > detector.entropy_limit
     return False
-
-
-def is_secret_value(value):
-    return isinstance(value, str) and bool(found_secrets(value))
 
 
 def mask_found_secrets(text):
@@ -158,6 +162,9 @@ def mask_text(text, known_secrets=()):
 
 
 def _mask_assignments(text):
+    lowered = text.lower()
+    if not any(stem in lowered for stem in KEYWORD_STEMS):
+        return text
     out, done = [], 0
     for assignment in ASSIGNMENT.finditer(text):
         if assignment.start() < done or not is_secret_name(assignment[1]):
