@@ -311,6 +311,10 @@ class _Builder:
                 ),
             },
         )
+        self.differences.append(
+            f"{name}: the portal requires ExpectedExitCode of the essential containers only (or of the "
+            "stage's Container), the machine of every container"
+        )
         reason = f"the stage timed out after {stage.timeout} s"
         self.top.add(
             f"{name} stop task",
@@ -699,6 +703,10 @@ class _Builder:
     def rollback(self):
         """One branch per service any deploy stage names: restore the revision the last
         deploy stage that deployed it recorded; leave alone a service none deployed."""
+        self.differences.append(
+            f"{ROLLBACK}: the portal waits until each restored service is healthy again; the machine"
+            " only starts the restoring deployments"
+        )
         by_service = {}
         for key, cluster, names in self.deploys:
             for i, service in enumerate(names):

@@ -254,6 +254,7 @@ class StageContext:
         self.timeout = stage.timeout_s
         self.deadline = stage.deadline
         self.known = secret_values(stage.parameters)
+        self.allow_private_http = stage.run.workspace.allow_private_http_checks
         self._clients = clients
         self._last_beat = 0.0
 
@@ -261,6 +262,19 @@ class StageContext:
         if self._clients is None:
             self._clients = Clients(AwsTarget.for_workspace(self.stage.run.workspace))
         return self._clients(service)
+
+    def started_deployments(self):
+        """{service ARN: id of the deployment this run's earlier deploy stages started there}
+        (a later deploy stage's wins)."""
+        started = {}
+        earlier = self.stage.run.stages.filter(kind="deploy_services", position__lt=self.stage.position)
+        for result in earlier.order_by("position").values_list("result", flat=True):
+            previous = (result or {}).get("previous") or {}
+            for service, record in ((result or {}).get("services") or {}).items():
+                arn = (previous.get(service) or {}).get("arn") or service
+                if record.get("deployment") not in (None, "requested"):  # "requested": ECS named none
+                    started[arn] = record["deployment"]
+        return started
 
     def log(self, message, level="info"):
         write_log(self.run_id, message, level, stage_id=self.stage.pk, known=self.known)

@@ -28,7 +28,7 @@ from .models import (
 )
 from .plan import dangling_subscriptions
 from .schemas import get_schema, write_only_for
-from .secrets import mask_changes, masked_conflict
+from .secrets import literal_secret_warnings, mask_changes, masked_conflict
 from .spec import ComponentSpec
 
 # --- Creating and abandoning ---------------------------------------------------------------
@@ -153,6 +153,13 @@ def _check_properties_shape(name, properties):
     inputs.check_json_value(properties, f"{name}: the properties")
 
 
+def _check_limits(name, properties):
+    try:
+        inputs.check_document(properties)
+    except ValidationError as exc:
+        raise ValidationError(f"{name}: {exc.message}; nothing was saved", errors=exc.errors) from None
+
+
 ENTRY_FIELDS = [
     "op",
     "schema",
@@ -260,6 +267,7 @@ def _upserted(cs, entry, name, schema, properties, replace, create_only):
         entry.schema = schema
     if properties is not None:
         _check_properties_shape(name, properties)
+        _check_limits(name, properties)
         entry.properties = properties
     if replace is not None:
         if replace and entry.op == EntryOp.ADD:
@@ -288,6 +296,7 @@ def set_property(change_set, user, name, path, value):
         except (IndexError, KeyError, ValueError, TypeError):
             raise ValidationError(f"{name}{path}: there is no such place to set a value.") from None
         _check_properties_shape(name, props)
+        _check_limits(name, props)
         entry.properties = props
         others = [e for e in cs.entries.all() if e.name != name]
         _validate(cs, [*others, entry], name, entry.schema, props)
@@ -481,6 +490,18 @@ def apply_spec(change_set, user, spec):
             f"The spec was not applied: {first['path']}: {first['message']}{more}", errors=errors
         )
     return ChangeSet.objects.get(pk=change_set.pk)
+
+
+def spec_warnings(spec):
+    """Warnings, not errors, about a spec: each secret it writes as a literal."""
+    return [
+        warning
+        for item in spec_components(spec)
+        if not item.delete
+        for warning in literal_secret_warnings(
+            item.name, item.properties or {}, write_only_for(item.schema) if item.schema else []
+        )
+    ]
 
 
 # --- Diff -----------------------------------------------------------------------------------

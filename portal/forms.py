@@ -9,9 +9,11 @@ from django import forms
 from . import graph, inputs, pointers
 from .errors import ValidationError
 from .models import ChangeSetStatus
+from .secrets import UNCHANGED, hide_secrets, restore_secrets
 
 SIMPLE_KINDS = ("string", "integer", "number", "boolean")
 PROP = "p__"  # prefix of the property fields
+SECRET_HELP = f"A secret: {UNCHANGED} keeps the stored value; type a new value to change it."
 
 
 class ChangeSetCreateForm(forms.Form):
@@ -115,7 +117,8 @@ class ComponentEditorForm(forms.Form):
     strings, numbers, booleans, enums), as validated JSON where it is not, and the
     component's subscriptions with a picker to add one.
 
-    mode="json" edits the whole document in one textarea instead.
+    mode="json" edits the whole document in one textarea instead. Secrets are shown as
+    UNCHANGED, never in the clear; an UNCHANGED sent back keeps the stored value.
     """
 
     new_target = forms.CharField(required=False, label="Property path")
@@ -135,7 +138,9 @@ class ComponentEditorForm(forms.Form):
     ):
         super().__init__(data=data)
         self.type_schema, self.is_new, self.mode = type_schema, is_new, mode
-        properties = properties or {}
+        self.stored = properties or {}
+        self.write_only = list(type_schema.write_only) if type_schema else []
+        properties = hide_secrets(self.stored, self.write_only)
         if is_new:
             self.fields["name"] = forms.CharField(max_length=255, label="Name")
             self.order_fields(["name"])
@@ -149,6 +154,8 @@ class ComponentEditorForm(forms.Form):
             self.fields["document"] = JSONField(
                 required=False, initial=_json_text(properties), label="Properties (JSON)"
             )
+            if properties != self.stored:
+                self.fields["document"].help_text = SECRET_HELP
             self.property_names = []
             return
         names = list(type_schema.property_names) if type_schema else []
@@ -199,6 +206,8 @@ class ComponentEditorForm(forms.Form):
             field = JSONField(required=False, initial=_json_text(value))
             field.widget.attrs["rows"] = min(14, max(2, _json_text(value).count("\n") + 2))
         field.kind, field.property = kind, name
+        if value == UNCHANGED or UNCHANGED in _json_text(value):
+            field.help_text = SECRET_HELP
         field.required_by_schema = required
         field.label = name
         return field
@@ -268,6 +277,11 @@ class ComponentEditorForm(forms.Form):
                 and graph.is_source(_at(props, s.target))
             ):
                 pointers.delete_value(props, pointers.split(s.target))
+        try:
+            props = restore_secrets(props, self.stored, self.write_only)
+        except ValidationError as exc:
+            self.add_engine_errors(exc)
+            return None
         return self._add_new_subscription(props)
 
     def _add_new_subscription(self, props):

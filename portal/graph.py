@@ -20,7 +20,8 @@ from django.db.models import Q
 from . import pointers, subscriptions
 from .errors import ValidationError
 from .models import Component, Subscription
-from .schemas import validate_properties
+from .schemas import validate_properties, write_only_for
+from .secrets import mask_at
 from .string_template import placeholders, render
 from .subscriptions import ROOTS, SOURCE_KEY, shape_error
 from .subscriptions import is_subscription as is_source  # noqa: F401  (the name pages and forms use)
@@ -565,3 +566,36 @@ def raise_if_errors(name, errors):
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise ValidationError(f"{name}{first['path']}: {first['message']}{more}", errors=errors)
+
+
+def derived_secret_paths(graph, name, _reading=frozenset()):
+    """Pointers in `name`'s properties (and its resolved domain) whose value derives from a
+    producer's secret: a subscription to a value the producer's pages mask (by name, by
+    value, write-only, or itself derived), and a string template's rendered text when one
+    of its Variables is secret. Secrecy travels with the value to every page that shows it."""
+    properties = graph.properties_of(name)
+    if not isinstance(properties, dict):
+        return []
+    paths = [s.target for s in find_sources(properties) if _reads_a_secret(graph, s, _reading | {name})]
+    view = graph.view(name)
+    if view is not None and view.schema == STRING_TEMPLATE:
+        variables = (view.domain or {}).get("Variables")
+        hidden = write_only_for(view.schema) + paths
+        if isinstance(variables, dict) and mask_at(variables, "/Variables", hidden, view.domain) != variables:
+            paths += ["/Rendered", "/Value"]  # the domain's and the resource value's text
+    return paths
+
+
+def _reads_a_secret(graph, source, reading):
+    if source.error or source.root == "si" or source.component in reading:
+        return False
+    producer = graph.view(source.component)
+    if producer is None:
+        return False
+    document = producer.domain if source.root == "domain" else producer.resource_value
+    try:
+        value = pointers.resolve(document or {}, source.subpath)
+    except pointers.Missing:
+        return False
+    hidden = write_only_for(producer.schema) + derived_secret_paths(graph, source.component, reading)
+    return mask_at(value, source.subpath, hidden, document) != value

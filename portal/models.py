@@ -29,6 +29,11 @@ class Workspace(models.Model):
     role_arn = models.CharField(
         max_length=300, blank=True, help_text="IAM role the workers assume for this workspace."
     )
+    allow_private_http_checks = models.BooleanField(
+        default=False,
+        help_text="Pipeline HTTP checks may GET loopback and private addresses (an internal load "
+        "balancer's). Metadata and link-local addresses are refused all the same.",
+    )
     # Bumped by every merge into HEAD; a change set's base_version is the HEAD it forked from.
     head_version = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)

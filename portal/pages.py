@@ -157,7 +157,7 @@ def plan_rows(plan, entries, heads_by_name):
                 "held": a.held,
                 "waits_for": a.waits_for,
                 "local": a.local,
-                "changes": [masked_change(c, write_only_for(a.schema), old_doc, new_doc) for c in a.changes],
+                "changes": [masked_change(c, a.secret_paths, old_doc, new_doc) for c in a.changes],
             }
         )
     return rows
@@ -270,7 +270,7 @@ def component_page(workspace, name, cs=None):
     if head is None and entry is None:
         return None
     schema = entry.schema if entry else head.schema
-    wo = write_only_for(schema)
+    wo = write_only_for(schema) + graph.derived_secret_paths(graph.GraphView(workspace, cs), name)
     applied = head.applied if head else None
     properties = entry.properties if entry else head.properties
     return {

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from . import graph, jsondiff, pointers, registry
 from .models import Component, EntryOp
 from .schemas import replacement_paths, write_only_for
-from .secrets import mask_changes
+from .secrets import mask_at, mask_changes
 
 PORTAL_TYPE_PREFIX = "Portal::"
 TASK_DEFINITION = "AWS::ECS::TaskDefinition"
@@ -79,6 +79,7 @@ class Action:
     resolved: dict = field(
         default=None, repr=False
     )  # the desired values it will send, subscriptions resolved
+    secret_paths: list = field(default_factory=list, repr=False)  # write-only or derived from a secret
 
     @property
     def key(self):
@@ -133,7 +134,7 @@ class Plan:
         for a in self.actions:
             d = a.as_dict()
             if masked:
-                d["changes"] = mask_changes(d["changes"], write_only_for(a.schema), a.before, a.after)
+                d["changes"] = mask_changes(d["changes"], a.secret_paths, a.before, a.after)
             actions.append(d)
         return {
             "actions": actions,
@@ -280,6 +281,8 @@ def plan_actions(change_set):
         if a.schema == ECS_SERVICE and a.component in deployed and a.kind == "update":
             if _task_definition_moves(view, actions, a, old):
                 a.held["/TaskDefinition"] = f"moves to the new revision at {deployed[a.component]}"
+        a.secret_paths = write_only_for(a.schema) + graph.derived_secret_paths(view, a.component)
+        warnings.extend(_plain_environment_secrets(a))
     _add_cleanups(view, actions)
     ordered = _order(actions)
     return Plan(ordered, errors, warnings)
@@ -346,6 +349,37 @@ def _waiting_on(actions, key):
                 found.add(a.key)
                 frontier.append(a.key)
     return found
+
+
+def _plain_environment_secrets(action):
+    """Warnings for secrets an ECS task definition would write into a plain Environment
+    entry, where anyone who can describe the task definition reads them."""
+    if action.schema != "AWS::ECS::TaskDefinition" or not isinstance(action.resolved, dict):
+        return []
+    warnings = []
+    for i, container in enumerate(action.resolved.get("ContainerDefinitions") or []):
+        environment = container.get("Environment") if isinstance(container, dict) else None
+        for j, variable in enumerate(environment or []):
+            if not isinstance(variable, dict):
+                continue
+            path = f"/ContainerDefinitions/{i}/Environment/{j}/Value"
+            if mask_at(variable.get("Value"), path, action.secret_paths, action.resolved) != variable.get(
+                "Value"
+            ):
+                container_name = container.get("Name") or i
+                warnings.append(
+                    {
+                        "component": action.component,
+                        "path": path,
+                        "message": (
+                            f"container {container_name} gets the secret {variable.get('Name')} as a plain "
+                            "environment variable, readable by anyone who can describe the task definition; "
+                            'put it in the container\'s Secrets as {"Name": ..., "ValueFrom": ARN} of a '
+                            "Secrets Manager secret or SSM SecureString parameter instead"
+                        ),
+                    }
+                )
+    return warnings
 
 
 def _resolution_moved(head, new_view):

@@ -454,6 +454,10 @@ def _check_values(problems, data):
         if isinstance(item.get("properties"), dict):
             parts = ["components", index, "properties"]
             _check_json_value(problems, parts, where, item["properties"], "properties")
+            try:
+                inputs.check_document(item["properties"])
+            except ValidationError as exc:
+                problems.add(parts, f"{where}{exc.message}")
             _check_sources(problems, parts, where, item["properties"])
 
 

@@ -422,7 +422,11 @@ class Performer:
         graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
 
     def _write_only(self):
-        return write_only_for(self.action.schema)
+        """The paths its recorded request masks: write-only, or derived from a secret."""
+        name = self.action.component_name
+        return write_only_for(self.action.schema) + graph.derived_secret_paths(
+            graph.GraphView(self.workspace), name
+        )
 
     def _create(self, token=None):
         c = self.component()

@@ -10,7 +10,10 @@ Each step gets a context (`ctx`) and the stage's resolved parameters:
 - `ctx.beat()`: the stage's heartbeat, called on every poll;
 - `ctx.remaining()`: seconds left before the stage's deadline;
 - `ctx.token`: a string unique to the stage (idempotency token, startedBy);
-- `ctx.attempt`: 1 for the first try, more when a dead worker's stage is resumed.
+- `ctx.attempt`: 1 for the first try, more when a dead worker's stage is resumed;
+- `ctx.started_deployments()`: {service ARN: deployment id} that the run's earlier
+  deploy_services stages started (wait_healthy follows those, not whichever is PRIMARY);
+- `ctx.allow_private_http`: the workspace lets http_check call private addresses.
 
 A step returns a JSON-able outcome with a one-line "summary", or raises StageFailed with
 the reason in words. AWS errors become StageFailed with AWS's code and message.
@@ -20,13 +23,12 @@ seed's Phase 3 lesson: a hardcoded DesiredCount scaled services to 2 on every de
 """
 
 import time
-import urllib.error
-import urllib.request
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
+from . import outbound_http
 from .providers import common
 from .providers.base import ProviderError, aws_message
 
@@ -39,7 +41,6 @@ RUN_TASK_KEYS = (
     "NetworkConfiguration",
     "Overrides",
 )
-USER_AGENT = "changeset-portal-pipeline"
 
 
 class StageFailed(Exception):
@@ -114,9 +115,15 @@ def run_task(ctx, p):
     )
     ctx.save()
     expected = p.get("ExpectedExitCode", 0)
-    bad = [c for c in containers if c["exit_code"] != expected]
     if task.get("stopCode") == "TaskFailedToStart" or not containers:
         raise StageFailed(f"task {short_id(arn)} did not start: {stopped_reason or 'no reason given'}")
+    checked = _checked_containers(ecs, task, p.get("Container"))
+    ctx.result["checked"] = checked
+    ctx.save()
+    for c in containers:
+        if c["name"] not in checked and c["exit_code"] != expected:
+            ctx.log(f"container {c['name']} exited with code {c['exit_code']} (not essential: not checked)")
+    bad = [c for c in containers if c["name"] in checked and c["exit_code"] != expected]
     if bad:
         described = ", ".join(
             f"container {c['name']} exited with code {c['exit_code'] if c['exit_code'] is not None else 'none'}"
@@ -127,7 +134,7 @@ def run_task(ctx, p):
             f"task {short_id(arn)} failed: {described}, expected {expected}"
             + (f"; ECS says: {stopped_reason}" if stopped_reason else "")
         )
-    codes = ", ".join(f"{c['name']}={c['exit_code']}" for c in containers)
+    codes = ", ".join(f"{c['name']}={c['exit_code']}" for c in containers if c["name"] in checked)
     ctx.log(
         f"task {short_id(arn)} stopped with exit code {expected} ({codes}){'; ' + stopped_reason if stopped_reason else ''}"
     )
@@ -137,6 +144,23 @@ def run_task(ctx, p):
         "exit_codes": ctx.result["exit_codes"],
         "stopped_reason": stopped_reason,
     }
+
+
+def _checked_containers(ecs, task, named):
+    """The containers whose exit code decides the stage: the one the stage names, or the
+    task definition's essential ones (a sidecar that ECS stops with 137 does not count)."""
+    definitions = ecs.describe_task_definition(taskDefinition=task["taskDefinitionArn"])["taskDefinition"][
+        "containerDefinitions"
+    ]
+    names = [d["name"] for d in definitions]
+    if named:
+        if named not in names:
+            raise StageFailed(
+                f"task definition {short_id(task['taskDefinitionArn'])} has no container {named} "
+                f"(it has {', '.join(names)})"
+            )
+        return [named]
+    return [d["name"] for d in definitions if d.get("essential", True)]
 
 
 def _started_earlier(ecs, cluster, token):
@@ -254,6 +278,8 @@ def deploy_services(ctx, p):
             )
     previous = ctx.result["previous"]
     done = ctx.result.setdefault("services", {})
+    if done and ctx.attempt > 1:
+        _keep_deployments_ecs_lists(ecs, ctx, cluster, done)
     plan = []
     for service, explicit in targets:
         if done.get(service, {}).get("deployment"):
@@ -275,29 +301,49 @@ def deploy_services(ctx, p):
     errors = []
     if plan:
         with ThreadPoolExecutor(max_workers=min(len(plan), 16), thread_name_prefix="deploy") as pool:
-            results = list(pool.map(update, plan))
-        for service, target, svc, error in results:
-            name = previous[service]["name"]
-            if error:
-                errors.append(f"{name}: {error}")
-                ctx.log(f"{name}: deployment refused: {error}", "error")
-                continue
-            primary = _primary(svc)
-            done[service] = {
-                "name": name,
-                "task_definition": target,
-                "deployment": primary.get("id") or "requested",
-                "desired_count": svc.get("desiredCount"),
-            }
-            ctx.log(
-                f"{name}: new deployment {primary.get('id', '')} of {short_id(target)}, "
-                f"desired count kept at {svc.get('desiredCount')}"
-            )
-        ctx.save()
+            # Each deployment is saved as soon as ECS answers, so a crash after it does not
+            # force it again on resume.
+            for future in as_completed([pool.submit(update, item) for item in plan]):
+                service, target, svc, error = future.result()
+                name = previous[service]["name"]
+                if error:
+                    errors.append(f"{name}: {error}")
+                    ctx.log(f"{name}: deployment refused: {error}", "error")
+                    continue
+                primary = _primary(svc)
+                done[service] = {
+                    "name": name,
+                    "task_definition": target,
+                    "deployment": primary.get("id") or "requested",
+                    "desired_count": svc.get("desiredCount"),
+                }
+                ctx.save()
+                ctx.log(
+                    f"{name}: new deployment {primary.get('id', '')} of {short_id(target)}, "
+                    f"desired count kept at {svc.get('desiredCount')}"
+                )
     if errors:
         raise StageFailed("deployment failed for " + "; ".join(errors))
     summary = ", ".join(f"{d['name']} → {short_id(d['task_definition'])}" for d in done.values())
     return {"summary": f"new deployments: {summary}", "services": done, "previous": previous}
+
+
+def _keep_deployments_ecs_lists(ecs, ctx, cluster, done):
+    """On a resumed attempt: a deployment an earlier attempt started and ECS still lists is
+    not started again; one ECS no longer lists (replaced since) is forgotten and redone."""
+    described = describe_services(ecs, cluster, list(done))
+    for service, record in list(done.items()):
+        listed = {d.get("id") for d in described[service].get("deployments") or []}
+        if record["deployment"] in listed:
+            ctx.log(f"{record['name']}: deployment {record['deployment']} was started by an earlier attempt")
+        else:
+            ctx.log(
+                f"{record['name']}: ECS no longer lists deployment {record['deployment']} "
+                "that an earlier attempt started; deploying again",
+                "warning",
+            )
+            del done[service]
+    ctx.save()
 
 
 def _latest_revision(ecs, task_definition):
@@ -313,62 +359,127 @@ def _primary(svc):
 
 
 def rollback_services(ctx, cluster, previous):
-    """Put services back on the task definitions they ran before ({service: task definition})."""
+    """Put services back on the task definitions they ran before ({service: task definition})
+    and wait until each restored deployment is healthy (the same test as wait_healthy).
+    Returns {service: {"task_definition", "deployment", "state", "detail", "error"}}."""
     ecs = ctx.clients("ecs")
 
     def restore(item):
         service, task_definition = item
         try:
-            ecs.update_service(
+            svc = ecs.update_service(
                 cluster=cluster, service=service, taskDefinition=task_definition, forceNewDeployment=True
-            )
+            )["service"]
         except ClientError as exc:
-            return service, task_definition, aws_message(exc)
+            return service, task_definition, None, aws_message(exc)
         except BotoCoreError as exc:
-            return service, task_definition, str(exc)
-        return service, task_definition, None
+            return service, task_definition, None, str(exc)
+        return service, task_definition, svc, None
 
     items = sorted(previous.items())
     with ThreadPoolExecutor(max_workers=max(1, min(len(items), 16)), thread_name_prefix="rollback") as pool:
         results = list(pool.map(restore, items))
-    out = {}
-    for service, task_definition, error in results:
-        out[service] = {"task_definition": task_definition, "error": error}
+    out, restored = {}, {}
+    for service, task_definition, svc, error in results:
+        out[service] = {"task_definition": task_definition, "deployment": None, "error": error}
         if error:
             ctx.log(
                 f"rollback of {short_id(service)} to {short_id(task_definition)} failed: {error}", "error"
             )
-        else:
-            ctx.log(f"rolled {short_id(service)} back to {short_id(task_definition)}")
+            continue
+        out[service]["deployment"] = restored[service] = _primary(svc).get("id")
+        ctx.log(f"rolled {short_id(service)} back to {short_id(task_definition)}")
+    if restored:
+        report = watch_health(ctx, cluster, list(restored), restored, every_outcome=True)
+        for service in restored:
+            name = short_id(service)
+            health = report.get(name, {})
+            out[service].update(state=health.get("state"), detail=health.get("detail"))
+            if health.get("state") == "healthy":
+                ctx.log(f"{name} is healthy again on {short_id(out[service]['task_definition'])}")
+            else:
+                why = (
+                    health.get("detail")
+                    if health.get("state") == "failed"
+                    else (f"not healthy after {ctx.timeout} s ({health.get('detail')})")
+                )
+                out[service]["error"] = why
+                ctx.log(f"rollback of {name}: {why}", "error")
     return out
 
 
 # --- wait_healthy --------------------------------------------------------------------------------
 
 
-def service_health(svc):
-    """('healthy' | 'waiting' | 'failed', words) for one described service."""
+def _latest_event(svc):
+    events = svc.get("events") or []  # newest first
+    return events[0].get("message", "") if events else ""
+
+
+def service_health(svc, ours=None):
+    """('healthy' | 'waiting' | 'failed', words) for one described service. `ours` is the
+    id of the deployment the run started: when ECS's circuit breaker rolls back, the
+    previous revision becomes PRIMARY and completes, which is a failure of ours."""
     primary = _primary(svc)
-    rollout = primary.get("rolloutState")
+    deployment = primary
+    if ours:
+        deployment = next((d for d in svc.get("deployments") or [] if d.get("id") == ours), None)
+        reason = (deployment or {}).get("rolloutStateReason") or _latest_event(svc) or "no reason given"
+        if deployment is None:
+            return "failed", (
+                f"deployment {ours} is gone; ECS runs {primary.get('id', '?')} of "
+                f"{short_id(primary.get('taskDefinition'))} instead: {reason}"
+            )
+        if deployment.get("rolloutState") == "FAILED":
+            return "failed", f"rollout failed: {reason}"
+        if deployment is not primary:
+            return "failed", (
+                f"deployment {ours} is no longer PRIMARY (ECS rolled back to {primary.get('id', '?')} of "
+                f"{short_id(primary.get('taskDefinition'))}): {reason}"
+            )
+    rollout = deployment.get("rolloutState")
     running, desired = svc.get("runningCount", 0), svc.get("desiredCount", 0)
-    p_running, p_desired = primary.get("runningCount", 0), primary.get("desiredCount", 0)
-    failed = primary.get("failedTasks", 0)
-    others = [d for d in svc.get("deployments") or [] if d is not primary and d.get("runningCount", 0) > 0]
+    p_running, p_desired = deployment.get("runningCount", 0), deployment.get("desiredCount", 0)
+    failed = deployment.get("failedTasks", 0)
+    others = [d for d in svc.get("deployments") or [] if d is not deployment and d.get("runningCount", 0) > 0]
     words = (
-        f"deployment {primary.get('id', '?')} {(rollout or 'no rollout state').lower()}: "
+        f"deployment {deployment.get('id', '?')} {(rollout or 'no rollout state').lower()}: "
         f"{running}/{desired} running"
         + (f", {failed} failed task(s)" if failed else "")
         + (f", {len(others)} older deployment(s) still draining" if others else "")
     )
     if rollout == "FAILED":
-        return "failed", f"rollout failed: {primary.get('rolloutStateReason') or words}"
+        return (
+            "failed",
+            f"rollout failed: {deployment.get('rolloutStateReason') or _latest_event(svc) or words}",
+        )
     done = rollout in (None, "COMPLETED") and running == desired and p_running == p_desired and not others
     return ("healthy" if done else "waiting"), words
 
 
 def wait_healthy(ctx, p):
+    report = watch_health(ctx, p["Cluster"], list(p["Services"]), ctx.started_deployments(), p)
+    failed = [n for n, r in report.items() if r["state"] == "failed"]
+    if failed:
+        raise StageFailed(f"{failed[0]}: {report[failed[0]]['detail']}")
+    waiting = [n for n, r in report.items() if r["state"] != "healthy"]
+    if waiting:
+        raise StageFailed(
+            f"timed out after {ctx.timeout} s waiting for "
+            + "; ".join(f"{n} ({report[n]['detail']})" for n in waiting)
+        )
+    return {
+        "summary": "; ".join(f"{n}: {r['running']}/{r['desired']} running" for n, r in report.items()),
+        "services": report,
+    }
+
+
+def watch_health(ctx, cluster, services, started, p=None, every_outcome=False):
+    """Poll the services' health ({service name: state, detail, running, desired,
+    deployment}, kept in ctx.result["services"]) until each is healthy, one failed (with
+    every_outcome: each is healthy or failed) or the deadline passed. `started` maps a
+    service (as named, or its ARN) to the deployment the run started there."""
     ecs = ctx.clients("ecs")
-    cluster, services = p["Cluster"], list(p["Services"])
     last = {}
     while True:
         ctx.beat()
@@ -376,37 +487,29 @@ def wait_healthy(ctx, p):
         report = {}
         for service in services:
             svc = described[service]
-            state, words = service_health(svc)
+            ours = started.get(service) or started.get(svc["serviceArn"])
+            state, words = service_health(svc, ours)
             name = svc["serviceName"]
+            if last.get(name, {}).get("state") == "failed":
+                state, words = "failed", last[name]["detail"]  # a failed rollout stays failed
             report[name] = {
                 "state": state,
                 "detail": words,
                 "running": svc.get("runningCount"),
                 "desired": svc.get("desiredCount"),
+                "deployment": ours or _primary(svc).get("id"),
             }
-            if last.get(name) != words:
+            if last.get(name, {}).get("detail") != words:
                 ctx.log(f"{name}: {words}", "error" if state == "failed" else "info")
-            if state == "failed":
-                ctx.result["services"] = report
-                ctx.save()
-                raise StageFailed(f"{name}: {words}")
         if report != ctx.result.get("services"):
             ctx.result["services"] = report
             ctx.save()
-        last = {n: r["detail"] for n, r in report.items()}
-        waiting = [n for n, r in report.items() if r["state"] != "healthy"]
-        if not waiting:
-            return {
-                "summary": "; ".join(
-                    f"{n}: {r['running']}/{r['desired']} running" for n, r in report.items()
-                ),
-                "services": report,
-            }
+        last = report
+        states = {r["state"] for r in report.values()}
+        if states <= {"healthy", "failed"} or ("failed" in states and not every_outcome):
+            return report
         if ctx.remaining() <= 0:
-            raise StageFailed(
-                f"timed out after {ctx.timeout} s waiting for "
-                + "; ".join(f"{n} ({report[n]['detail']})" for n in waiting)
-            )
+            return report
         _pause(ctx, p)
 
 
@@ -432,9 +535,18 @@ def http_check(ctx, p):
     while True:
         ctx.beat()
         attempt += 1
-        status, detail = _get(url, timeout=max(1.0, min(10.0, ctx.remaining() or 10.0)))
-        last = f"{status}" if status else detail
-        ctx.log(f"GET {url}: {status or detail}")
+        timeout = max(1.0, min(10.0, ctx.remaining() or 10.0))
+        try:
+            status, answered = outbound_http.get(url, timeout, ctx.allow_private_http)
+            detail = f"{status}" + (f" (from {answered})" if answered != url else "")
+        except outbound_http.Refused as exc:
+            ctx.result.update({"url": url, "refused": str(exc)})
+            ctx.save()
+            raise StageFailed(f"GET {url} refused: {exc}") from exc
+        except outbound_http.Unreachable as exc:
+            status, detail = None, f"no answer ({exc})"
+        last = detail
+        ctx.log(f"GET {url}: {detail}")
         if status == expected:
             ctx.result.update({"url": url, "status": status, "attempts": attempt})
             ctx.save()
@@ -446,17 +558,6 @@ def http_check(ctx, p):
                 f"GET {url} answered {last} (expected {expected}) after {attempt} attempt(s) in {ctx.timeout} s"
             )
         _pause(ctx, p)
-
-
-def _get(url, timeout):
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - http(s) only
-            return response.status, ""
-    except urllib.error.HTTPError as exc:
-        return exc.code, ""
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return None, f"no answer ({getattr(exc, 'reason', exc)})"
 
 
 STEPS = {

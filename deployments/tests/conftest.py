@@ -189,22 +189,37 @@ def inline(django_capture_on_commit_callbacks, eager_celery):
 
 @pytest.fixture
 def http_server():
-    """A local HTTP server: 200 on /health, 503 anywhere else. Yields its base URL."""
+    """A local HTTP server: 200 on /health, 301 from /moved to /health, 302 from
+    /to-metadata to the instance metadata address, 503 anywhere else. Yields its base URL;
+    `http_server.requests` hears (path, Host header) of each request."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+    requests = []
+    redirects = {"/moved": "/health", "/to-metadata": "http://169.254.169.254/latest/meta-data/"}
+
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the http.server API
-            self.send_response(200 if self.path == "/health" else 503)
+            requests.append((self.path, self.headers.get("Host")))
+            if self.path in redirects:
+                self.send_response(301 if self.path == "/moved" else 302)
+                self.send_header("Location", redirects[self.path])
+            else:
+                self.send_response(200 if self.path == "/health" else 503)
             self.end_headers()
             self.wfile.write(b"ok" if self.path == "/health" else b"down")
 
         def log_message(self, *args):
             pass
 
+    class Url(str):
+        pass
+
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
+    url = Url(f"http://127.0.0.1:{server.server_address[1]}")
+    url.requests = requests
+    yield url
     server.shutdown()
     thread.join(timeout=5)

@@ -136,3 +136,41 @@ def test_a_run_whose_next_step_was_lost_is_moved_on(workspace, bob, ecs, inline)
 
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCEEDED
+
+
+def test_a_deploy_whose_worker_died_between_services_does_not_deploy_the_first_again(
+    workspace, bob, ecs, aws_calls, inline
+):
+    import time
+
+    m.add_pipeline(workspace, bob, "deploy", [m.deploy_stage(ecs, [ecs.api, ecs.web])])
+    run = runs.request_run(workspace, "deploy", bob)
+    runs.advance(run.pk)
+    stage = run.stages.get()
+    killed = []
+
+    def killed_while_deploying_web(body):
+        if body.get("service") == ecs.web and not killed:
+            killed.append(body)
+            time.sleep(1)  # the api's deployment is answered (and recorded) meanwhile
+            raise WorkerKilled()
+        return False
+
+    aws_calls.fail("ecs", "UpdateService", "-", "-", when=killed_while_deploying_web)
+    with pytest.raises(WorkerKilled):
+        runs.execute_stage(stage.pk, worker="lost-host:7")
+    stage.refresh_from_db()
+    api_deployment = stage.result["services"][ecs.api]["deployment"]
+    assert list(stage.result["services"]) == [ecs.api]
+
+    stale(stage)
+    inline(runs.reap)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    assert [b["service"] for b in aws_calls.of("ecs", "UpdateService")].count(ecs.api) == 1
+    stage.refresh_from_db()
+    assert stage.result["services"][ecs.api]["deployment"] == api_deployment
+    assert run.log_lines.filter(
+        message=f"mini-api: deployment {api_deployment} was started by an earlier attempt"
+    ).exists()

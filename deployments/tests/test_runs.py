@@ -181,6 +181,7 @@ def test_it_times_out_waiting_for_a_rollout_that_does_not_complete(
         "detail": error.split("mini-web (")[1].rstrip(")"),
         "running": 0,
         "desired": 4,
+        "deployment": stage(run, "DeployServices").result["services"][ecs.web]["deployment"],
     }
     assert statuses(run)["RunSmokeTests"] == "skipped"
 
@@ -213,10 +214,11 @@ def test_it_stops_when_the_smoke_tests_fail_and_rolls_the_services_back(
     assert run.status == RunStatus.FAILED
     assert "container smoke exited with code 2" in stage(run, "RunSmokeTests").error
     assert run.rollback_status == "done"
-    assert run.rollback["services"] == {
-        ecs.api: {"task_definition": ecs.api_td, "error": None},
-        ecs.web: {"task_definition": ecs.web_td, "error": None},
+    restored = {
+        s: (r["task_definition"], r["state"], r["error"]) for s, r in run.rollback["services"].items()
     }
+    assert restored == {ecs.api: (ecs.api_td, "healthy", None), ecs.web: (ecs.web_td, "healthy", None)}
+    assert run.rollback["services"][ecs.web]["detail"].endswith("completed: 4/4 running")
     deployed, restored = aws_calls.of("ecs", "UpdateService")[:2], aws_calls.of("ecs", "UpdateService")[2:]
     assert {b["taskDefinition"] for b in deployed} == {api_v2, web_v2}  # the latest revisions went out
     assert {b["taskDefinition"] for b in restored} == {ecs.api_td, ecs.web_td}  # and came back
@@ -225,7 +227,9 @@ def test_it_stops_when_the_smoke_tests_fail_and_rolls_the_services_back(
     assert m.describe(ecs, ecs.web)["taskDefinition"] == ecs.web_td
     assert m.describe(ecs, ecs.web)["desiredCount"] == 4
     assert AuditEvent.objects.filter(verb="deployment.rolled_back").exists()
-    assert "rolled mini-api back to mini-api:1" in list(run.log_lines.values_list("message", flat=True))
+    messages = list(run.log_lines.values_list("message", flat=True))
+    assert "rolled mini-api back to mini-api:1" in messages
+    assert "mini-web is healthy again on mini-web:1" in messages  # the rollback waited for it
 
 
 def test_it_does_not_roll_back_unless_the_pipeline_asks_for_it(workspace, bob, ecs, run_pipeline, aws_calls):
@@ -243,6 +247,8 @@ def test_it_does_not_roll_back_unless_the_pipeline_asks_for_it(workspace, bob, e
 
 
 def test_it_checks_an_http_endpoint_from_the_worker(workspace, bob, run_pipeline, http_server):
+    workspace.allow_private_http_checks = True  # the test server listens on loopback
+    workspace.save()
     m.add_pipeline(
         workspace,
         bob,

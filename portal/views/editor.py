@@ -14,6 +14,7 @@ from portal.errors import PortalError, ValidationError
 from portal.forms import ComponentEditorForm
 from portal.models import EntryOp, Role
 from portal.schemas import get_schema, search_types
+from portal.secrets import literal_secret_warnings
 
 from .changesets import detail_url
 from .common import get_change_set, get_workspace, perform
@@ -42,6 +43,8 @@ def _save(request, cs, form, name, schema, create_only=False):
         form.add_error(None, exc.message)
         return None, exc.status
     messages.success(request, f"{name} saved in change set #{cs.pk}.")
+    for warning in literal_secret_warnings(name, properties, form.write_only, before=form.stored):
+        messages.warning(request, warning)
     if "continue" in request.POST:
         return redirect(reverse("component-edit", args=[cs.workspace.slug, cs.pk, name])), 302
     return redirect(detail_url(cs, f"c-{name}")), 302

@@ -120,10 +120,11 @@ class Command(PortalCommand):
             )
             if parsed:
                 changesets.apply_spec(cs, author, parsed)
-        return summary(_change_set(cs.pk))
+        return {**summary(_change_set(cs.pk)), "warnings": changesets.spec_warnings(parsed) if parsed else []}
 
     def text_create(self, r):
-        return f"Created change set #{r['id']} {r['name']} in {r['workspace']} with {len(r['components'])} component change(s)."
+        created = f"Created change set #{r['id']} {r['name']} in {r['workspace']} with {len(r['components'])} component change(s)."
+        return "\n".join([created, *(f"warning: {w}" for w in r["warnings"])])
 
     def do_update(self, id, spec, user, **_):
         actor = get_user(user)
@@ -181,6 +182,8 @@ class Command(PortalCommand):
             lines.append(f"  {a['kind']:8} {a['component']}: {a['reason']}{wait}")
         for e in r["plan"]["errors"]:
             lines.append(f"  BLOCKED  {e['component']}: {e['message']}")
+        for w in r["plan"]["warnings"]:
+            lines.append(f"  WARNING  {w['component']}: {w['message']}")
         for c in r["conflicts"]:
             lines.append(
                 f"conflict {c['component']}{c['path']}: HEAD {json.dumps(c['head'])} / mine {json.dumps(c['mine'])}"
