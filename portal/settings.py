@@ -176,6 +176,9 @@ PORTAL_AWS_WAIT_TIMEOUT = float(os.environ.get("PORTAL_AWS_WAIT_TIMEOUT", "1800"
 PORTAL_AWS_IN_USE_TIMEOUT = float(os.environ.get("PORTAL_AWS_IN_USE_TIMEOUT", "300"))
 # A stack without TimeoutInMinutes: how long to wait for it to settle.
 PORTAL_AWS_STACK_TIMEOUT = float(os.environ.get("PORTAL_AWS_STACK_TIMEOUT", "3600"))
+# How long an action's task polls a changing resource itself before it goes back to the
+# queue to check again later (a stack, a DB instance, an ECS deployment can take an hour).
+PORTAL_ACTION_WAIT_HOLD_SECONDS = float(os.environ.get("PORTAL_ACTION_WAIT_HOLD_SECONDS", "20"))
 # How long a create retries while EC2 does not see an id it was just given yet.
 PORTAL_AWS_VISIBILITY_TIMEOUT = float(os.environ.get("PORTAL_AWS_VISIBILITY_TIMEOUT", "60"))
 

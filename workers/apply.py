@@ -8,9 +8,11 @@ action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call i
 
 import logging
 from copy import deepcopy
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from portal import approvals, audit, changesets, graph, pointers
@@ -24,14 +26,15 @@ from portal.secrets import mask, mask_text
 from . import hooks, jobs
 from .aws import AwsTarget, Clients
 from .models import DONE, Action, ActionStatus, ApplyRun, RunStatus
-from .providers.base import ProviderError, ResourceMissing, provider_for
+from .providers.base import ProviderError, ResourceMissing, StillWaiting, provider_for
+from .providers.common import resumable_waits
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_action(action_id):
-    """Have a worker execute the action once the transaction commits."""
-    jobs.enqueue("workers.tasks.execute_action", action_id)
+def enqueue_action(action_id, countdown=None):
+    """Have a worker execute the action once the transaction commits (`countdown` seconds later)."""
+    jobs.enqueue("workers.tasks.execute_action", action_id, countdown=countdown)
 
 
 def enqueue_start(workspace_id):
@@ -291,9 +294,14 @@ def execute(action_id, worker=None):
     if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
         return None
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
+    deadline = action.deadline.timestamp() if action.deadline else None
     try:
         performer = Performer(action)
-        performer.perform()
+        with resumable_waits(settings.PORTAL_ACTION_WAIT_HOLD_SECONDS, action.waiting_for, deadline):
+            performer.perform()
+    except StillWaiting as wait:
+        _check_again_later(action, performer, wait)
+        return Action.objects.get(pk=action_id)
     except ProviderError as exc:
         _fail(action, exc.message, exc.immutable_property or "")
     except ResourceMissing as exc:
@@ -309,9 +317,29 @@ def execute(action_id, worker=None):
             finished_at=timezone.now(),
             result=performer.result,
             request=performer.request,
+            waiting_for="",
+            deadline=None,
         )
     dispatch(action.run_id)
     return Action.objects.get(pk=action_id)
+
+
+def _check_again_later(action, performer, wait):
+    """Back to the queue with a message due in `wait.delay` seconds: the wait goes on in
+    the database (what, deadline), not in a worker thread, and survives any worker. The
+    lap is not an attempt; `queued_at` is when the message is due, so the reaper resends
+    it only if it is that late."""
+    due = timezone.now() + timedelta(seconds=wait.delay)
+    with transaction.atomic():
+        if Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+            status=ActionStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            queued_at=due,
+            waiting_for=wait.what[:300],
+            deadline=datetime.fromtimestamp(wait.deadline, UTC),
+            result=performer.result,
+        ):
+            enqueue_action(action.pk, countdown=wait.delay)
 
 
 def _fail(action, message, immutable_property=""):
@@ -325,6 +353,8 @@ def _fail(action, message, immutable_property=""):
         finished_at=timezone.now(),
         error=mask_text(message)[:4000],
         immutable_property=immutable_property,
+        waiting_for="",
+        deadline=None,
     )
     Component.objects.filter(pk=action.component_id).update(resource_status=ResourceStatus.FAILED)
 

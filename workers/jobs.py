@@ -15,6 +15,7 @@ the values of the one run vocabulary, `workers.models.RunStatus`.
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -33,9 +34,14 @@ from .models import RunStatus, WorkerHeartbeat
 log = logging.getLogger(__name__)
 
 
+# Drawn once per process start: a container restarted in place runs its worker again as
+# pid 1 on the same hostname, and must not pass for the process that died.
+BOOT_NONCE = secrets.token_hex(4)
+
+
 def worker_name():
-    """hostname:pid, written on the rows a worker claims and in its heartbeat."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """hostname:pid:boot nonce, written on the rows a worker claims and in its heartbeat."""
+    return f"{socket.gethostname()}:{os.getpid()}:{BOOT_NONCE}"
 
 
 def enqueue(task, *args, **options):

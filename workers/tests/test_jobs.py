@@ -1,6 +1,10 @@
 """The background-job mechanisms that applies and deployment runs share (workers/jobs.py),
 on real rows: claiming, reaping a dead worker's work, re-sending lost messages, waiting."""
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -87,6 +91,34 @@ def test_a_dead_workers_row_is_requeued_and_a_live_workers_row_is_left_alone(run
     assert orphan.error == "requeued: worker dead:1 stopped answering"
     busy.refresh_from_db()
     assert busy.status == ActionStatus.RUNNING
+
+
+def test_a_worker_restarted_in_place_does_not_pass_for_the_one_that_died(run, settings):
+    """A container restarted in place runs its new worker as pid 1 on the same hostname:
+    only the boot nonce tells it from the dead one, whose work must still be reaped."""
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 1)
+    orphan = action(
+        run, "a", status=ActionStatus.RUNNING, worker="api-7f9c:1:0d1e2a3b", attempts=1, started_at=long_ago
+    )
+    jobs.beat("api-7f9c:1:5c6d7e8f")
+
+    requeued, _ = jobs.reap_dead(Action, since="started_at", max_attempts=3, now=now)
+
+    assert [r.pk for r in requeued] == [orphan.pk]
+
+
+def test_each_process_start_has_its_own_worker_name():
+    script = "import django; django.setup(); from workers import jobs; print(jobs.worker_name())"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    names = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+        .stdout.strip()
+        .split(":")
+        for _ in range(2)
+    ]
+    assert names[0][0] == names[1][0] == socket.gethostname()
+    assert names[0][2] != names[1][2]  # the boot nonce, drawn again at every start
 
 
 def test_a_row_whose_worker_died_too_often_fails_with_the_reason(run, settings):
