@@ -152,6 +152,43 @@ def test_a_queued_row_whose_message_was_lost_is_sent_again(run, settings):
     assert lost.queued_at == now
 
 
+def test_a_row_queued_without_a_time_is_taken_for_lost(run):
+    orphan = action(run, "a", queued_at=None)
+    now = timezone.now()
+
+    assert [r.pk for r in jobs.resend_lost(Action, now)] == [orphan.pk]
+    orphan.refresh_from_db()
+    assert orphan.queued_at == now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reaper_moves_on_every_state_a_lost_message_leaves(run, settings):
+    """Queued with its message lost, running on a dead worker, waiting with nothing left
+    to wait for: after the grace period each is sent (again) to the broker."""
+    from portal.celery import app
+    from workers import reaper
+
+    settings.PORTAL_LOST_MESSAGE_GRACE_SECONDS = 5
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 10)
+    action(run, "done", status=ActionStatus.SUCCEEDED)
+    action(run, "lost", queued_at=now - timedelta(seconds=6))
+    late = action(run, "late", queued_at=now - timedelta(seconds=2))
+    action(run, "orphan", status=ActionStatus.RUNNING, worker="gone:1:ab", attempts=1, started_at=long_ago)
+    action(run, "ready", status=ActionStatus.WAITING, waits_for=["done"])
+    app.control.purge()
+
+    reaper.reap(now)
+
+    with app.connection_for_write() as conn:
+        assert conn.default_channel._size("celery") == 3  # lost, orphan, ready; late is only late
+    app.control.purge()
+    states = dict(Action.objects.filter(run=run).values_list("key", "status"))
+    assert states["ready"] == states["orphan"] == states["lost"] == ActionStatus.QUEUED
+    late.refresh_from_db()
+    assert late.queued_at == now - timedelta(seconds=2)
+
+
 def test_a_message_goes_out_only_when_the_transaction_commits(
     workspace, eager_celery, django_capture_on_commit_callbacks
 ):
