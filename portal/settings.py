@@ -147,6 +147,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
         "PORTAL_BROKER_KEY_PREFIX", f"portal.{Path(str(DATABASES['default']['NAME'])).name}:"
     ),
 }
+# A plain `celery -A portal worker` suits actions, which spend their time waiting on
+# AWS: threads, many of them (celery's own defaults are prefork with one per core).
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = envint("CELERY_WORKER_CONCURRENCY", 32)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -157,7 +161,9 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Portal behaviour -------------------------------------------------------------
 PORTAL_DEFAULT_REGION = os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
-PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 16)
+# The most actions of one apply in flight: the window starts at the width of the ready
+# set up to this, halves when AWS throttles and grows by one per action that was not.
+PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 64)
 PORTAL_WORKER_HEARTBEAT_STALE_SECONDS = envint("PORTAL_WORKER_HEARTBEAT_STALE_SECONDS", 120)
 # How late a queued row's message may be before the reaper takes it for lost and sends it
 # again (unset: three times the heartbeat limit).

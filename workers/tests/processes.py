@@ -24,6 +24,7 @@ def database_url():
 
 class WorkerProcess:
     def __init__(self, aws_endpoint, concurrency=8, extra_env=None, pool="threads", include=()):
+        """pool=None and concurrency=None leave them to the Celery config (README's command)."""
         self.name = f"test-{uuid.uuid4().hex[:6]}"
         self.log = Path(settings.VAR_DIR) / f"{self.name}.log"
         env = dict(os.environ)
@@ -45,10 +46,8 @@ class WorkerProcess:
             "-A",
             "portal",
             "worker",
-            "--pool",
-            pool,
-            "--concurrency",
-            str(concurrency),
+            *(["--pool", pool] if pool else []),
+            *(["--concurrency", str(concurrency)] if concurrency else []),
             *(f"--include={module}" for module in include),
             "--without-gossip",
             "--without-mingle",

@@ -227,3 +227,31 @@ def test_wait_gives_up_after_its_timeout_and_says_the_run_goes_on(run):
         jobs.wait(ApplyRun, run.pk, "Apply", timeout=0.2, poll=0.05)
 
     assert raised.value.message == f"Apply #{run.pk} is still running after 0 s; it goes on in the workers."
+
+
+def test_actions_in_flight_halve_when_aws_throttles_and_grow_back_by_one(run, settings):
+    from workers import apply
+
+    settings.PORTAL_APPLY_CONCURRENCY = 8
+    for i in range(12):
+        action(run, f"a{i}", status=ActionStatus.WAITING)
+
+    def in_flight():
+        return run.actions.filter(status__in=[ActionStatus.QUEUED, ActionStatus.RUNNING]).count()
+
+    def one_ends(throttled):
+        done = run.actions.filter(status=ActionStatus.QUEUED).first()
+        Action.objects.filter(pk=done.pk).update(status=ActionStatus.SUCCEEDED)
+        apply.dispatch(run.pk, throttled=throttled)
+
+    apply.dispatch(run.pk)
+    assert in_flight() == 8  # as many as are ready, up to the ceiling
+    one_ends(throttled=True)
+    assert in_flight() == 7 and ApplyRun.objects.get(pk=run.pk).window == 4  # none sent until below 4
+    for _ in range(3):
+        one_ends(throttled=False)
+    assert in_flight() == 7 and ApplyRun.objects.get(pk=run.pk).window == 7  # +1 per action
+    one_ends(throttled=False)
+    assert in_flight() == 7  # back at the ceiling (no window): the last one goes out
+    assert ApplyRun.objects.get(pk=run.pk).window == 0
+    assert not run.actions.filter(status=ActionStatus.WAITING).exists()
