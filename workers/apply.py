@@ -334,7 +334,7 @@ def _finish(run, actions):
 def execute(action_id, worker=None):
     """Claim and run one action; safe to call twice for the same id."""
     if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
-        return None
+        return
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
@@ -344,7 +344,7 @@ def execute(action_id, worker=None):
             performer.perform()
     except StillWaiting as wait:
         _check_again_later(action, performer, wait)
-        return Action.objects.get(pk=action_id)
+        return
     except ProviderError as exc:
         _fail(action, exc.message, exc.immutable_property or "")
     except ResourceMissing as exc:
@@ -364,7 +364,6 @@ def execute(action_id, worker=None):
             deadline=None,
         )
     dispatch(action.run_id, throttled=take_throttled_count() > 0)
-    return Action.objects.get(pk=action_id)
 
 
 def _check_again_later(action, performer, wait):
