@@ -13,7 +13,7 @@ def pytest_configure(config):
 
     from portal import localstate
 
-    localstate.prepare()  # the SQLite test database, the filesystem broker, worker logs
+    localstate.prepare()  # the SQLite test database, the laptop broker, worker logs
     # Tests do not run collectstatic, so the hashed-name (manifest) storage would have
     # nothing to read: pages name static files plainly and WhiteNoise finds them where
     # they are, as in development. For the whole session, the live server included.
@@ -108,26 +108,21 @@ def _use_broker(app, url, options):
 
 
 @pytest.fixture
-def private_broker(tmp_path):
-    """The Celery app on a broker of this test's own (Redis when REDIS_URL is set, purged
-    first; else a fresh filesystem folder), for tests that run a worker thread."""
+def private_broker():
+    """The Celery app on queues of this test's own (a key prefix of its own on the
+    configured Redis), for tests that run a worker thread."""
+    import uuid
+
+    from django.conf import settings
+
     from portal.celery import app
 
-    if os.environ.get("REDIS_URL"):
-        url, options = os.environ["REDIS_URL"], {"visibility_timeout": 3600}
-    else:
-        folder = tmp_path / "broker"
-        folder.mkdir()
-        url = "filesystem://"
-        options = {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "store_processed": False,
-            "polling_interval": 0.05,
-            "control_folder": str(tmp_path / "control"),
-        }
+    options = {
+        **settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        "global_keyprefix": f"test-{uuid.uuid4().hex[:8]}:",
+    }
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
-    _use_broker(app, url, options)
+    _use_broker(app, settings.CELERY_BROKER_URL, options)
     app.control.purge()
     yield app
     _use_broker(app, *saved)

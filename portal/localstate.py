@@ -1,5 +1,5 @@
-"""var/: what the laptop defaults keep on disk (the SQLite database, the filesystem Celery
-broker, logs, collected static files and the SECRET_KEY file).
+"""var/: what the laptop defaults keep on disk (the SQLite database, the laptop broker's
+socket, logs, collected static files and the SECRET_KEY file).
 
 The settings only read it; the commands that run on those defaults (the demo, the test
 suite) create it first.
@@ -10,14 +10,14 @@ from pathlib import Path
 
 from django.conf import settings
 
+from portal import localbroker
+
 
 def prepare():
-    """Create var/ and the filesystem broker's folders (when that broker is configured)."""
+    """Create var/, and start the laptop broker when no REDIS_URL names another."""
     Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
-    if settings.CELERY_BROKER_URL.startswith("filesystem://"):
-        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
-        for key in ("data_folder_out", "processed_folder", "control_folder"):
-            Path(options[key]).mkdir(parents=True, exist_ok=True)
+    if settings.CELERY_BROKER_URL == localbroker.url(settings.VAR_DIR):
+        localbroker.ensure_running(settings.VAR_DIR)
 
 
 def persistent_secret_key():

@@ -1,7 +1,7 @@
 """Settings for the portal, read from the environment with laptop defaults.
 
-Nothing here needs a server on a laptop: SQLite, a filesystem Celery broker and a
-SECRET_KEY file, all under var/. Production sets DATABASE_URL, REDIS_URL and SECRET_KEY
+Nothing here needs a configured server on a laptop: SQLite, the checkout's own Redis
+(portal.localbroker, started by ./dev and the tests) and a SECRET_KEY file, all under var/. Production sets DATABASE_URL, REDIS_URL and SECRET_KEY
 (see docker-compose.yml). Reading the settings only reads: the commands that run on the
 laptop defaults create var/ (portal.localstate).
 """
@@ -11,6 +11,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.management.utils import get_random_secret_key
+
+from portal import localbroker
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PORTAL_VAR_DIR", BASE_DIR / "var"))
@@ -134,23 +136,21 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- Celery -----------------------------------------------------------------------
-# Production: REDIS_URL. Laptop: a filesystem broker under var/ that real worker
-# processes share with the web process, with no server to install.
-REDIS_URL = os.environ.get("REDIS_URL", "")
-BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR / "out"),
-        "data_folder_out": str(BROKER_DIR / "out"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-        # The filesystem transport polls; the default second would add a second per hop.
-        "polling_interval": float(os.environ.get("CELERY_FS_POLLING_INTERVAL", "0.05")),
-    }
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600)}
+# Production: REDIS_URL. Laptop: a Redis server of the checkout's own on a unix socket
+# under var/ (portal.localbroker; ./dev and the test suite start it).
+REDIS_URL = os.environ.get("REDIS_URL") or localbroker.url(VAR_DIR)
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": envint("CELERY_VISIBILITY_TIMEOUT", 3600),
+    # Messages name rows of one database: databases that share a Redis do not share queues.
+    "global_keyprefix": os.environ.get(
+        "PORTAL_BROKER_KEY_PREFIX", f"portal.{Path(str(DATABASES['default']['NAME'])).name}:"
+    ),
+}
+# A plain `celery -A portal worker` suits actions, which spend their time waiting on
+# AWS: threads, many of them (celery's own defaults are prefork with one per core).
+CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
+CELERY_WORKER_CONCURRENCY = envint("CELERY_WORKER_CONCURRENCY", 32)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -161,10 +161,15 @@ CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Portal behaviour -------------------------------------------------------------
 PORTAL_DEFAULT_REGION = os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
-PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 16)
+# The most actions of one apply in flight: the window starts at the width of the ready
+# set up to this, halves when AWS throttles and grows by one per action that was not.
+PORTAL_APPLY_CONCURRENCY = envint("PORTAL_APPLY_CONCURRENCY", 64)
 # ACTIVE revisions a task-definition family keeps after an apply (rollbacks need them).
 PORTAL_TASK_DEFINITION_KEEP = envint("PORTAL_TASK_DEFINITION_KEEP", 5)
 PORTAL_WORKER_HEARTBEAT_STALE_SECONDS = envint("PORTAL_WORKER_HEARTBEAT_STALE_SECONDS", 120)
+# How late a queued row's message may be before the reaper takes it for lost and sends it
+# again (unset: three times the heartbeat limit).
+PORTAL_LOST_MESSAGE_GRACE_SECONDS = envint("PORTAL_LOST_MESSAGE_GRACE_SECONDS", 0)
 PORTAL_AUDIT_RETENTION_DAYS = envint("PORTAL_AUDIT_RETENTION_DAYS", 365)
 
 # --- AWS --------------------------------------------------------------------------
@@ -178,6 +183,9 @@ PORTAL_AWS_WAIT_TIMEOUT = float(os.environ.get("PORTAL_AWS_WAIT_TIMEOUT", "1800"
 PORTAL_AWS_IN_USE_TIMEOUT = float(os.environ.get("PORTAL_AWS_IN_USE_TIMEOUT", "300"))
 # A stack without TimeoutInMinutes: how long to wait for it to settle.
 PORTAL_AWS_STACK_TIMEOUT = float(os.environ.get("PORTAL_AWS_STACK_TIMEOUT", "3600"))
+# How long an action's task polls a changing resource itself before it goes back to the
+# queue to check again later (a stack, a DB instance, an ECS deployment can take an hour).
+PORTAL_ACTION_WAIT_HOLD_SECONDS = float(os.environ.get("PORTAL_ACTION_WAIT_HOLD_SECONDS", "20"))
 # How long a create retries while EC2 does not see an id it was just given yet.
 PORTAL_AWS_VISIBILITY_TIMEOUT = float(os.environ.get("PORTAL_AWS_VISIBILITY_TIMEOUT", "60"))
 

@@ -8,9 +8,11 @@ action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call i
 
 import logging
 from copy import deepcopy
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from portal import approvals, audit, changesets, graph, pointers
@@ -22,16 +24,17 @@ from portal.schemas import write_only_for
 from portal.secrets import mask, mask_text
 
 from . import hooks, jobs
-from .aws import AwsTarget, Clients
+from .aws import AwsTarget, Clients, take_throttled_count
 from .models import DONE, Action, ActionStatus, ApplyRun, RunStatus
-from .providers.base import ProviderError, ResourceMissing, provider_for
+from .providers.base import ProviderError, ResourceMissing, StillWaiting, provider_for
+from .providers.common import resumable_waits
 
 log = logging.getLogger(__name__)
 
 
-def enqueue_action(action_id):
-    """Have a worker execute the action once the transaction commits."""
-    jobs.enqueue("workers.tasks.execute_action", action_id)
+def enqueue_action(action_id, countdown=None):
+    """Have a worker execute the action once the transaction commits (`countdown` seconds later)."""
+    jobs.enqueue("workers.tasks.execute_action", action_id, countdown=countdown)
 
 
 def enqueue_start(workspace_id):
@@ -216,14 +219,20 @@ def cancel_run(run, user):
 # --- Dispatching what is ready -------------------------------------------------------------
 
 
-def dispatch(run_id):
+def dispatch(run_id, throttled=None):
     """Queue the actions whose dependencies succeeded, block those whose dependencies
-    failed, and finish the run when nothing is left to do."""
+    failed, and finish the run when nothing is left to do. `throttled` says whether AWS
+    throttled the action that just ended: the run's window of actions in flight halves,
+    or grows by one."""
     with transaction.atomic():
         run = ApplyRun.objects.select_for_update().select_related("workspace").get(pk=run_id)
         if run.status != RunStatus.RUNNING:
             return
-        rows = list(run.actions.values_list("pk", "key", "status", "waits_for"))
+        graph_of_run = _action_graph(run)
+        rows = [
+            (pk, graph_of_run[pk][0], st, graph_of_run[pk][1])
+            for pk, st in run.actions.values_list("pk", "status")
+        ]
         status = {key: st for _, key, st, _ in rows}
         failed = (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
         changed = True
@@ -240,13 +249,14 @@ def dispatch(run_id):
                     )
                     changed = True
         in_flight = sum(1 for st in status.values() if st in (ActionStatus.QUEUED, ActionStatus.RUNNING))
-        room = max(0, settings.PORTAL_APPLY_CONCURRENCY - in_flight)
         ready = [
             pk
             for pk, key, _, waits_for in rows
             if status[key] == ActionStatus.WAITING
             and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
-        ][:room]
+        ]
+        window = _adapt_window(run, len(ready) + in_flight + 1, throttled)
+        ready = ready[: max(0, window - in_flight)]
         if ready:
             Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
                 status=ActionStatus.QUEUED, queued_at=timezone.now()
@@ -256,6 +266,41 @@ def dispatch(run_id):
             status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in set(ready)})
         if all(st in DONE for st in status.values()):
             _finish(run, list(run.actions.all()))
+
+
+# An apply's actions and what each waits for never change once the run is made: read
+# once per process, not at every dispatch (a dispatch per finished action).
+_GRAPHS = {}
+
+
+def _action_graph(run):
+    """{action pk: (key, waits_for)} of the run."""
+    graph_of_run = _GRAPHS.get(run.pk)
+    if graph_of_run is None:
+        if len(_GRAPHS) > 64:
+            _GRAPHS.clear()
+        graph_of_run = {
+            pk: (key, waits_for) for pk, key, waits_for in run.actions.values_list("pk", "key", "waits_for")
+        }
+        _GRAPHS[run.pk] = graph_of_run
+    return graph_of_run
+
+
+def _adapt_window(run, width, throttled):
+    """AIMD on the actions in flight. Until AWS throttles, as many as can run (`width`, up
+    to the ceiling); a throttled action halves the window, each action after it that was
+    not throttled grows it by one, until it is back at the ceiling. `run.window` is 0
+    while no window applies."""
+    ceiling = settings.PORTAL_APPLY_CONCURRENCY
+    window = run.window
+    if throttled:
+        window = max(1, (window or min(ceiling, width)) // 2)
+    elif throttled is False and window:
+        window = 0 if window + 1 >= ceiling else window + 1
+    if window != run.window:
+        ApplyRun.objects.filter(pk=run.pk).update(window=window)
+        run.window = window
+    return window or ceiling
 
 
 def _finish(run, actions):
@@ -291,11 +336,17 @@ def _finish(run, actions):
 def execute(action_id, worker=None):
     """Claim and run one action; safe to call twice for the same id."""
     if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
-        return None
+        return
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
+    deadline = action.deadline.timestamp() if action.deadline else None
+    take_throttled_count()
     try:
         performer = Performer(action)
-        performer.perform()
+        with resumable_waits(settings.PORTAL_ACTION_WAIT_HOLD_SECONDS, action.waiting_for, deadline):
+            performer.perform()
+    except StillWaiting as wait:
+        _check_again_later(action, performer, wait)
+        return
     except ProviderError as exc:
         _fail(action, exc.message, exc.immutable_property or "")
     except ResourceMissing as exc:
@@ -311,9 +362,28 @@ def execute(action_id, worker=None):
             finished_at=timezone.now(),
             result=performer.result,
             request=performer.request,
+            waiting_for="",
+            deadline=None,
         )
-    dispatch(action.run_id)
-    return Action.objects.get(pk=action_id)
+    dispatch(action.run_id, throttled=take_throttled_count() > 0)
+
+
+def _check_again_later(action, performer, wait):
+    """Back to the queue with a message due in `wait.delay` seconds: the wait goes on in
+    the database (what, deadline), not in a worker thread, and survives any worker. The
+    lap is not an attempt; `queued_at` is when the message is due, so the reaper resends
+    it only if it is that late."""
+    due = timezone.now() + timedelta(seconds=wait.delay)
+    with transaction.atomic():
+        if Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+            status=ActionStatus.QUEUED,
+            attempts=F("attempts") - 1,
+            queued_at=due,
+            waiting_for=wait.what[:300],
+            deadline=datetime.fromtimestamp(wait.deadline, UTC),
+            result=performer.result,
+        ):
+            enqueue_action(action.pk, countdown=wait.delay)
 
 
 def _fail(action, message, immutable_property=""):
@@ -327,6 +397,8 @@ def _fail(action, message, immutable_property=""):
         finished_at=timezone.now(),
         error=mask_text(message)[:4000],
         immutable_property=immutable_property,
+        waiting_for="",
+        deadline=None,
     )
     Component.objects.filter(pk=action.component_id).update(resource_status=ResourceStatus.FAILED)
 
@@ -436,7 +508,6 @@ class Performer:
         self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
         observed = self.provider.create(desired, token or str(c.id))
         self.result["create"] = {"physical_id": observed.physical_id}
-        self._save_progress()
         self._record(c, observed, desired)
         if self.action.follow_up:
             self._follow_up()

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import boto3
 from botocore.config import Config
+from botocore.retries.standard import RetryEventAdapter, ThrottlingErrorDetector
 from django.conf import settings
 
 
@@ -34,6 +35,9 @@ def botocore_config(max_attempts=None):
         },
         connect_timeout=10,
         read_timeout=60,
+        # One client serves every thread of the worker: a smaller pool would open (and
+        # throw away) a connection per call beyond it.
+        max_pool_connections=max(10, settings.CELERY_WORKER_CONCURRENCY),
         user_agent_extra="changeset-portal",
     )
 
@@ -71,8 +75,26 @@ def cached_client(target: AwsTarget, service: str, config: Config | None = None)
         if hit and (not target.role_arn or now - hit[1] < ROLE_CLIENT_TTL):
             return hit[0]
         client = session_for(target).client(service, config=config or botocore_config())
+        client.meta.events.register("needs-retry", _note_throttling)
         _CACHE[key] = (client, now)
         return client
+
+
+# --- Throttling, for the apply's concurrency window -------------------------------------
+
+_THROTTLING = ThrottlingErrorDetector(RetryEventAdapter())
+_throttled = threading.local()
+
+
+def _note_throttling(**kwargs):
+    if kwargs.get("response") is not None and _THROTTLING.is_throttling_error(**kwargs):
+        _throttled.count = getattr(_throttled, "count", 0) + 1
+
+
+def take_throttled_count():
+    """How many calls AWS throttled on this thread since the last time it was asked."""
+    count, _throttled.count = getattr(_throttled, "count", 0), 0
+    return count
 
 
 def clear_client_cache():

@@ -15,6 +15,7 @@ the values of the one run vocabulary, `workers.models.RunStatus`.
 
 import logging
 import os
+import secrets
 import socket
 import threading
 import time
@@ -22,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from portal.celery import app
@@ -33,9 +34,14 @@ from .models import RunStatus, WorkerHeartbeat
 log = logging.getLogger(__name__)
 
 
+# Drawn once per process start: a container restarted in place runs its worker again as
+# pid 1 on the same hostname, and must not pass for the process that died.
+BOOT_NONCE = secrets.token_hex(4)
+
+
 def worker_name():
-    """hostname:pid, written on the rows a worker claims and in its heartbeat."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """hostname:pid:boot nonce, written on the rows a worker claims and in its heartbeat."""
+    return f"{socket.gethostname()}:{os.getpid()}:{BOOT_NONCE}"
 
 
 def enqueue(task, *args, **options):
@@ -85,8 +91,9 @@ def dead_before(now):
 
 
 def lost_before(now):
-    """A message queued before this had time to arrive three times over: the broker lost it."""
-    return now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS * 3)
+    """A message due before this had the grace period to arrive: the broker lost it."""
+    grace = settings.PORTAL_LOST_MESSAGE_GRACE_SECONDS or settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS * 3
+    return now - timedelta(seconds=grace)
 
 
 def live_workers(now=None):
@@ -121,14 +128,20 @@ def reap_dead(model, since, max_attempts, now):
 
 
 def resend_lost(model, now):
-    """Queued rows whose message was lost (the broker restarted): their `queued_at` is
-    renewed and they are returned to be sent again; claiming is conditional, so a message
-    that was only late does no harm."""
+    """Queued rows whose message was lost (the broker restarted, a worker died holding it
+    unacked, a countdown message went with its worker): their `queued_at` (when the
+    message was due) is renewed and they are returned to be sent again; claiming is
+    conditional, so a message that was only late does no harm. A row queued without a
+    `queued_at` counts as lost. The other states need no message to move on: a running
+    row's worker is watched by `reap_dead`, and waiting rows are started by their run's
+    dispatch, which the reaper repeats."""
     queued = model.objects.filter(status=RunStatus.QUEUED)
     return [
         row
-        for row in queued.filter(queued_at__lt=lost_before(now))
-        if queued.filter(pk=row.pk).update(queued_at=now)
+        for row in queued.filter(Q(queued_at__lt=lost_before(now)) | Q(queued_at__isnull=True))
+        if queued.filter(pk=row.pk)
+        .filter(Q(queued_at=row.queued_at) | Q(queued_at__isnull=True))
+        .update(queued_at=now)
     ]
 
 

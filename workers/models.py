@@ -35,6 +35,8 @@ class ApplyRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Actions in flight at most (additive increase, multiplicative decrease on throttling).
+    window = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -104,6 +106,10 @@ class Action(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A long AWS wait is checked from a fresh message every few seconds, not in one task:
+    # what the action waits for, and when the portal gives up on it.
+    waiting_for = models.CharField(max_length=300, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -123,7 +129,7 @@ class Action(models.Model):
 class WorkerHeartbeat(models.Model):
     """Each worker process writes its heartbeat; the portal reads it, the reaper trusts it."""
 
-    name = models.CharField(max_length=255, unique=True, help_text="hostname:pid")
+    name = models.CharField(max_length=255, unique=True, help_text="hostname:pid:boot nonce")
     last_seen = models.DateTimeField()
     started_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,19 +14,9 @@ from django.conf import settings
 from django.utils import timezone
 
 from . import apply, jobs
-from .models import Action, ActionStatus, ApplyRun, RunStatus
+from .models import Action, ApplyRun, RunStatus
 
 log = logging.getLogger(__name__)
-
-
-def fail_timed_out(action_id):
-    limit = settings.CELERY_TASK_SOFT_TIME_LIMIT
-    Action.objects.filter(pk=action_id, status=ActionStatus.RUNNING).update(
-        status=ActionStatus.FAILED,
-        finished_at=timezone.now(),
-        error=f"timed out after {limit} s (soft time limit)",
-    )
-    apply.dispatch(Action.objects.get(pk=action_id).run_id)
 
 
 def reap(now=None):

@@ -32,6 +32,16 @@ class ProviderError(Exception):
         self.immutable_property = immutable_property
 
 
+class StillWaiting(Exception):  # noqa: N818 (not an error: a turn to come back later)
+    """AWS is still working on `what`: check again in `delay` seconds, give up at
+    `deadline` (epoch seconds). Raised by a wait that must not hold its task (see
+    common.resumable_waits); calling the provider again resumes where it stood."""
+
+    def __init__(self, what, deadline, delay):
+        super().__init__(f"still waiting for {what}")
+        self.what, self.deadline, self.delay = what, deadline, delay
+
+
 @dataclass
 class Observed:
     physical_id: str

@@ -5,6 +5,7 @@
 # (Kept in one block; other providers may add their own helpers in separate blocks.)
 # ---------------------------------------------------------------------------------------
 
+import contextvars
 import hashlib
 import json
 import re
@@ -15,7 +16,7 @@ from datetime import date, datetime
 from botocore.exceptions import ClientError
 from django.conf import settings
 
-from .base import PORTAL_TAG, ProviderError, ResourceMissing, aws_message, error_code
+from .base import PORTAL_TAG, ProviderError, ResourceMissing, StillWaiting, aws_message, error_code
 
 
 @contextmanager
@@ -34,6 +35,22 @@ def provider_error(exc: ClientError, **kwargs) -> ProviderError:
     return ProviderError(aws_message(exc), code=error_code(exc), **kwargs)
 
 
+_resumable = contextvars.ContextVar("resumable_waits", default=None)
+
+
+@contextmanager
+def resumable_waits(hold, waiting_for="", deadline=None):
+    """Inside, a wait that lasts more than `hold` seconds raises StillWaiting instead of
+    holding the caller's task. The wait for `waiting_for` (a StillWaiting's `what` from an
+    earlier attempt) keeps that attempt's `deadline` (epoch seconds), so the timeout runs
+    across attempts, whoever runs them."""
+    token = _resumable.set((hold, waiting_for, deadline))
+    try:
+        yield
+    finally:
+        _resumable.reset(token)
+
+
 def wait_until(check, *, what, timeout=None, interval=None):
     """Call `check()` until it returns something truthy and return that.
 
@@ -41,13 +58,20 @@ def wait_until(check, *, what, timeout=None, interval=None):
     """
     timeout = settings.PORTAL_AWS_WAIT_TIMEOUT if timeout is None else timeout
     interval = settings.PORTAL_AWS_POLL_SECONDS if interval is None else interval
-    deadline = time.monotonic() + timeout
+    deadline, hold_until = time.time() + timeout, None
+    if (resumable := _resumable.get()) is not None:
+        hold, waiting_for, earlier_deadline = resumable
+        if waiting_for == what and earlier_deadline:
+            deadline = earlier_deadline
+        hold_until = time.monotonic() + hold
     while True:
         result = check()
         if result:
             return result
-        if time.monotonic() >= deadline:
+        if time.time() >= deadline:
             raise ProviderError(f"Timed out after {int(timeout)}s waiting for {what}", code="Timeout")
+        if hold_until is not None and time.monotonic() >= hold_until:
+            raise StillWaiting(what, deadline, interval)
         time.sleep(interval)
 
 

@@ -64,6 +64,8 @@ class LogGroupProvider(Provider):
                 ours=lambda: self._made_for(self._find(name), token),
             )
         self._sync_retention(name, group, properties)
+        if group is None:  # the tags are the ones just sent: no need to list them
+            return self._observed(self._describe(name), [{"Key": k, "Value": v} for k, v in tags.items()])
         return self.read(name)
 
     def _made_for(self, group, token):
@@ -101,15 +103,19 @@ class LogGroupProvider(Provider):
 
     def read(self, physical_id, properties=None):
         group = self._describe(physical_id)
+        return self._observed(group, self._tags(group))
+
+    @staticmethod
+    def _observed(group, tags):
         value = {
             "LogGroupName": group["logGroupName"],
             "Arn": group.get("arn"),
             "RetentionInDays": group.get("retentionInDays"),
             "KmsKeyId": group.get("kmsKeyId"),
             "LogGroupClass": group.get("logGroupClass"),
-            "Tags": visible_tags(self._tags(group)),
+            "Tags": visible_tags(tags),
         }
-        return Observed(physical_id, drop_none(value))
+        return Observed(group["logGroupName"], drop_none(value))
 
     def update(self, physical_id, old, new):
         reject_unsupported(self.type_name, new, self.handled, self.read_only)

@@ -23,7 +23,8 @@ def database_url():
 
 
 class WorkerProcess:
-    def __init__(self, aws_endpoint, concurrency=8, extra_env=None):
+    def __init__(self, aws_endpoint, concurrency=8, extra_env=None, pool="threads", include=()):
+        """pool=None and concurrency=None leave them to the Celery config (README's command)."""
         self.name = f"test-{uuid.uuid4().hex[:6]}"
         self.log = Path(settings.VAR_DIR) / f"{self.name}.log"
         env = dict(os.environ)
@@ -33,6 +34,8 @@ class WorkerProcess:
             PORTAL_HEARTBEAT_SECONDS="0.5",
             PORTAL_WORKER_HEARTBEAT_STALE_SECONDS=str(settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS),
             PORTAL_AWS_POLL_SECONDS="0.1",
+            # The test database has its own name: keep to the queues of the test process.
+            PORTAL_BROKER_KEY_PREFIX=settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
             PYTHONUNBUFFERED="1",
         )
         env.update(extra_env or {})
@@ -43,10 +46,9 @@ class WorkerProcess:
             "-A",
             "portal",
             "worker",
-            "--pool",
-            "threads",
-            "--concurrency",
-            str(concurrency),
+            *(["--pool", pool] if pool else []),
+            *(["--concurrency", str(concurrency)] if concurrency else []),
+            *(f"--include={module}" for module in include),
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
@@ -55,6 +57,7 @@ class WorkerProcess:
             "-n",
             f"{self.name}@%h",
         ]
+        self.env = env
         self.proc = subprocess.Popen(
             argv,
             cwd=ROOT,

@@ -1,6 +1,10 @@
 """The background-job mechanisms that applies and deployment runs share (workers/jobs.py),
 on real rows: claiming, reaping a dead worker's work, re-sending lost messages, waiting."""
 
+import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -89,6 +93,34 @@ def test_a_dead_workers_row_is_requeued_and_a_live_workers_row_is_left_alone(run
     assert busy.status == ActionStatus.RUNNING
 
 
+def test_a_worker_restarted_in_place_does_not_pass_for_the_one_that_died(run, settings):
+    """A container restarted in place runs its new worker as pid 1 on the same hostname:
+    only the boot nonce tells it from the dead one, whose work must still be reaped."""
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 1)
+    orphan = action(
+        run, "a", status=ActionStatus.RUNNING, worker="api-7f9c:1:0d1e2a3b", attempts=1, started_at=long_ago
+    )
+    jobs.beat("api-7f9c:1:5c6d7e8f")
+
+    requeued, _ = jobs.reap_dead(Action, since="started_at", max_attempts=3, now=now)
+
+    assert [r.pk for r in requeued] == [orphan.pk]
+
+
+def test_each_process_start_has_its_own_worker_name():
+    script = "import django; django.setup(); from workers import jobs; print(jobs.worker_name())"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    names = [
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, env=env)
+        .stdout.strip()
+        .split(":")
+        for _ in range(2)
+    ]
+    assert names[0][0] == names[1][0] == socket.gethostname()
+    assert names[0][2] != names[1][2]  # the boot nonce, drawn again at every start
+
+
 def test_a_row_whose_worker_died_too_often_fails_with_the_reason(run, settings):
     now = timezone.now()
     long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 1)
@@ -118,6 +150,43 @@ def test_a_queued_row_whose_message_was_lost_is_sent_again(run, settings):
     assert [r.pk for r in jobs.resend_lost(Action, now)] == [lost.pk]
     lost.refresh_from_db()
     assert lost.queued_at == now
+
+
+def test_a_row_queued_without_a_time_is_taken_for_lost(run):
+    orphan = action(run, "a", queued_at=None)
+    now = timezone.now()
+
+    assert [r.pk for r in jobs.resend_lost(Action, now)] == [orphan.pk]
+    orphan.refresh_from_db()
+    assert orphan.queued_at == now
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_reaper_moves_on_every_state_a_lost_message_leaves(run, settings):
+    """Queued with its message lost, running on a dead worker, waiting with nothing left
+    to wait for: after the grace period each is sent (again) to the broker."""
+    from portal.celery import app
+    from workers import reaper
+
+    settings.PORTAL_LOST_MESSAGE_GRACE_SECONDS = 5
+    now = timezone.now()
+    long_ago = now - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 10)
+    action(run, "done", status=ActionStatus.SUCCEEDED)
+    action(run, "lost", queued_at=now - timedelta(seconds=6))
+    late = action(run, "late", queued_at=now - timedelta(seconds=2))
+    action(run, "orphan", status=ActionStatus.RUNNING, worker="gone:1:ab", attempts=1, started_at=long_ago)
+    action(run, "ready", status=ActionStatus.WAITING, waits_for=["done"])
+    app.control.purge()
+
+    reaper.reap(now)
+
+    with app.connection_for_write() as conn:
+        assert conn.default_channel._size("celery") == 3  # lost, orphan, ready; late is only late
+    app.control.purge()
+    states = dict(Action.objects.filter(run=run).values_list("key", "status"))
+    assert states["ready"] == states["orphan"] == states["lost"] == ActionStatus.QUEUED
+    late.refresh_from_db()
+    assert late.queued_at == now - timedelta(seconds=2)
 
 
 def test_a_message_goes_out_only_when_the_transaction_commits(
@@ -158,3 +227,31 @@ def test_wait_gives_up_after_its_timeout_and_says_the_run_goes_on(run):
         jobs.wait(ApplyRun, run.pk, "Apply", timeout=0.2, poll=0.05)
 
     assert raised.value.message == f"Apply #{run.pk} is still running after 0 s; it goes on in the workers."
+
+
+def test_actions_in_flight_halve_when_aws_throttles_and_grow_back_by_one(run, settings):
+    from workers import apply
+
+    settings.PORTAL_APPLY_CONCURRENCY = 8
+    for i in range(12):
+        action(run, f"a{i}", status=ActionStatus.WAITING)
+
+    def in_flight():
+        return run.actions.filter(status__in=[ActionStatus.QUEUED, ActionStatus.RUNNING]).count()
+
+    def one_ends(throttled):
+        done = run.actions.filter(status=ActionStatus.QUEUED).first()
+        Action.objects.filter(pk=done.pk).update(status=ActionStatus.SUCCEEDED)
+        apply.dispatch(run.pk, throttled=throttled)
+
+    apply.dispatch(run.pk)
+    assert in_flight() == 8  # as many as are ready, up to the ceiling
+    one_ends(throttled=True)
+    assert in_flight() == 7 and ApplyRun.objects.get(pk=run.pk).window == 4  # none sent until below 4
+    for _ in range(3):
+        one_ends(throttled=False)
+    assert in_flight() == 7 and ApplyRun.objects.get(pk=run.pk).window == 7  # +1 per action
+    one_ends(throttled=False)
+    assert in_flight() == 7  # back at the ceiling (no window): the last one goes out
+    assert ApplyRun.objects.get(pk=run.pk).window == 0
+    assert not run.actions.filter(status=ActionStatus.WAITING).exists()

@@ -174,3 +174,4 @@ def test_it_retries_throttled_calls_with_botocores_backoff(workspace, users, loc
     assert (
         run.actions.get(key="create:logs-0").attempts == 1
     )  # retried inside botocore, not by re-running the action
+    assert run.window >= 1  # the throttled action set a window on the apply's actions in flight

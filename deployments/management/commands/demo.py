@@ -1,6 +1,6 @@
 """Start the portal with the Tony's Chips demo workspace on laptop defaults.
 
-SQLite, the filesystem Celery broker, real Celery worker and beat processes, and an
+SQLite, the laptop broker (a Redis of the checkout's own, portal.localbroker), real Celery worker and beat processes, and an
 embedded local AWS (moto server on loopback) unless AWS_ENDPOINT_URL or real
 credentials are configured. The embedded AWS forgets everything when it stops, so the
 demo database is rebuilt at each start (and says so) rather than leaving a HEAD that
@@ -23,7 +23,9 @@ from portal import localstate
 
 
 class Command(BaseCommand):
-    help = "Start the portal with the demo workspace (SQLite, embedded broker, Celery workers, local AWS)."
+    help = (
+        "Start the portal with the demo workspace (SQLite, laptop Redis broker, Celery workers, local AWS)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", 8000)))
@@ -92,10 +94,10 @@ class Command(BaseCommand):
             )
             for suffix in ("", "-wal", "-shm"):
                 Path(str(path) + suffix).unlink(missing_ok=True)
-        broker = settings.BROKER_DIR
-        for sub in ("out", "processed"):
-            for f in (broker / sub).glob("*"):
-                f.unlink(missing_ok=True)
+        # The queue's messages name rows of the database just deleted.
+        from portal.celery import app
+
+        app.control.purge()
 
     def start_local_aws(self, port):
         # Simulator settings, not product behaviour: AWS managed policies exist on AWS, and
