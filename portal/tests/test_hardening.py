@@ -16,6 +16,9 @@ from django.urls import reverse
 from deployments.demo import DEMO_USERS
 from portal.models import AuditEvent, Membership, Role
 
+# The live-server browser fixtures of the workflow tests (sign_in needs browser).
+from portal.tests.test_browser import browser, sign_in  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -93,7 +96,7 @@ def test_every_page_kind_carries_the_security_headers(
 # --- Signing in ---------------------------------------------------------------------------------
 
 
-def sign_in(client, username, password, address="203.0.113.7"):
+def post_login(client, username, password, address="203.0.113.7"):
     return client.post(reverse("login"), {"username": username, "password": password}, REMOTE_ADDR=address)
 
 
@@ -104,8 +107,8 @@ def signed_in(client):
 def test_forty_wrong_passwords_then_the_right_one_is_refused(users):
     client = Client()
     for _ in range(40):
-        sign_in(client, "bob", "guess-" + secrets.token_hex(4))
-    response = sign_in(client, "bob", "pw-bob-123")
+        post_login(client, "bob", "guess-" + secrets.token_hex(4))
+    response = post_login(client, "bob", "pw-bob-123")
     assert response.status_code == 429
     assert "Signing in is locked" in response.content.decode()
     assert "15 minutes" in response.content.decode()
@@ -119,21 +122,21 @@ def test_forty_wrong_passwords_then_the_right_one_is_refused(users):
 def test_an_address_guessing_across_usernames_is_locked_out(users):
     client = Client()
     for name in ["root", "admin", "alice", "carol", "dave"]:
-        sign_in(client, name, "hunter2")
-    assert sign_in(client, "bob", "pw-bob-123").status_code == 429
+        post_login(client, name, "hunter2")
+    assert post_login(client, "bob", "pw-bob-123").status_code == 429
     # Bob at his own desk still signs in.
     other = Client()
-    sign_in(other, "bob", "pw-bob-123", address="198.51.100.20")
+    post_login(other, "bob", "pw-bob-123", address="198.51.100.20")
     assert signed_in(other)
 
 
 def test_a_few_typos_do_not_lock_anyone_out(users):
     client = Client()
     for _ in range(4):
-        response = sign_in(client, "alice", "pw-alice-12")
+        response = post_login(client, "alice", "pw-alice-12")
         assert response.status_code == 200
         assert "didn't match" in response.content.decode()
-    sign_in(client, "alice", "pw-alice-123")
+    post_login(client, "alice", "pw-alice-123")
     assert signed_in(client)
     assert AuditEvent.objects.filter(verb="auth.login_failed", target="alice").count() == 4
     assert not AuditEvent.objects.filter(verb="auth.locked_out").exists()
@@ -178,3 +181,43 @@ def test_the_admin_cannot_change_approvals_or_memberships(workspace, users, djan
     workspace.refresh_from_db()
     assert workspace.approvals_required == 1
     assert set(Membership.objects.values_list("user__username", "role")) == members
+
+
+# --- In Chromium --------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs chromium")
+@pytest.mark.parametrize(
+    "page_name",
+    [
+        "changeset",
+        "workspace",
+        pytest.param(
+            "topology",
+            marks=pytest.mark.xfail(
+                reason="the topology page still has inline handlers and styles; its rewrite removes them"
+            ),
+        ),
+    ],
+)
+def test_pages_run_under_the_policy_without_a_violation(page_name, sign_in, change_set):  # noqa: F811
+    page = sign_in("bob")
+    console = []
+    page.on("console", lambda message: console.append(message.text))
+    ws = change_set.workspace
+    url = {
+        "changeset": reverse("changeset", args=[ws.slug, change_set.pk]),
+        "workspace": reverse("workspace", args=[ws.slug]),
+        "topology": reverse("topology", args=[ws.slug]) + f"?changeset={change_set.pk}",
+    }[page_name]
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("window.htmx.config.allowEval") is False
+    if page_name == "changeset":
+        # The confirmation comes from portal.js: declining it keeps the change set open.
+        page.once("dialog", lambda dialog: dialog.dismiss())
+        page.click("text=Abandon")
+        page.wait_for_load_state("networkidle")
+        assert page.url.endswith(url)
+    assert [text for text in console if "Content Security Policy" in text] == []
