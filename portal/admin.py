@@ -62,8 +62,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 class MembershipInline(admin.TabularInline):
+    """Memberships are granted in the portal, which writes them into the audit log."""
+
     model = Membership
     extra = 0
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Workspace)
@@ -76,7 +87,8 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "allow_private_http_checks",
         "head_version",
     ]
-    readonly_fields = ["head_version"]
+    # Who may approve, and how many must: changed only through the portal, which audits it.
+    readonly_fields = ["approvals_required", "head_version"]
     inlines = [MembershipInline]
 
 

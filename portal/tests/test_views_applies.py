@@ -65,7 +65,7 @@ def test_it_queues_an_apply_and_polls_its_progress(seat, approved, django_captur
     assert run.status == RunStatus.QUEUED
     assert f"Apply #{run.pk} queued." in response.content.decode()
     text = client.get(url(approved, "apply-panel/")).content.decode()
-    assert 'hx-trigger="every 2s [!document.hidden], every 20s [document.hidden]"' in text
+    assert 'hx-trigger="every 2s" data-poll-hidden="20"' in text
     assert "next in line" in text and "Cancel this apply" in text
     partial = client.get(f"{BASE}/runs/{run.pk}/progress/?seen=queued", HTTP_HX_REQUEST="true")
     assert partial.status_code == 200 and b"<html" not in partial.content

@@ -570,9 +570,10 @@ def test_it_creates_a_listener_rule_once_per_token(clients, elb, network, listen
     assert len([r for r in rules if not r["IsDefault"]]) == 1
 
 
-def test_it_deletes_the_listener_rule_before_its_target_group(clients, elb, network, listener):
+def test_it_deletes_the_listener_rule_before_its_target_group(clients, elb, network, listener, settings):
     """The seed's Phase 1: the /api/* rule and the api target group go away. AWS refuses to
     delete a target group a rule still forwards to, so the rule must be deleted first."""
+    settings.PORTAL_AWS_IN_USE_TIMEOUT = 0  # the refusal itself, not the retries while it drains
     tgs = TargetGroupProvider(clients)
     rules = ListenerRuleProvider(clients)
     tg_props_ = tg_props(network)
