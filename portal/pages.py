@@ -157,6 +157,14 @@ def plan_rows(plan, entries, heads_by_name):
     return rows
 
 
+def status_badge(cs, approval_blockers):
+    """(css class, words) of the change set's status as its page shows it: an approval that
+    went stale since the lifecycle moved to approved reads as what it is, needing approval."""
+    if cs.status == ChangeSetStatus.APPROVED and approval_blockers:
+        return ChangeSetStatus.NEEDS_APPROVAL, "approved — stale"
+    return cs.status, cs.get_status_display().lower()
+
+
 def change_set_page(cs, user):
     """Everything the change-set page shows, in a number of queries that depends on the
     change set's size, not on the workspace's."""
@@ -177,8 +185,10 @@ def change_set_page(cs, user):
     role = role_of(user, ws)
     can_edit = role.is_editor and cs.is_editable
     moves = lifecycle.allowed(cs, user)
+    approval_blockers = [] if merged else approvals.approval_blockers(cs, plan)
     return {
         "cs": cs,
+        "status_badge": status_badge(cs, approval_blockers),
         "workspace": ws,
         "role": role,
         "names": component_names(cs) if can_edit else [],
@@ -187,7 +197,7 @@ def change_set_page(cs, user):
         "plan": plan,
         "plan_rows": plan_rows(plan, entries, {h.name: h for h in heads.values()}) if plan else [],
         "approvals": approvals_list,
-        "approval_blockers": [] if merged else approvals.approval_blockers(cs, plan),
+        "approval_blockers": approval_blockers,
         "behind": not merged and changesets.is_behind(cs),
         "conflict_count": sum(len(e.conflicts) for e in entries.values()),
         "events": list(
