@@ -97,6 +97,7 @@ def request_run(workspace, pipeline_name, user, trigger="manual", apply_run=None
             description=pipeline.description,
             definition=pipeline.domain,
             source=pipeline.properties,
+            head_version=Workspace.objects.values_list("head_version", flat=True).get(pk=workspace.pk),
             trigger=trigger,
             apply_run=apply_run,
             requested_by=user,

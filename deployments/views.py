@@ -237,6 +237,8 @@ def buildlog_detail(request, slug, log_id):
         "role": role_of(request.user, workspace),
         "log": log,
         "data": log.data or {},
+        "change_sets": markdown.told_change_sets(log.data or {}),
+        "head_version": markdown.shipped_head_version(log.data or {}),
         "ops": [(op, op.capitalize()) for op in buildlogs.OPS],
     }
     return render(request, "deployments/buildlog.html", context)
