@@ -8,7 +8,7 @@ with the component type's write-only paths.
 
 from types import SimpleNamespace
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from . import approvals, changesets, graph, jsondiff, lifecycle
 from .access import role_of
@@ -19,6 +19,8 @@ from .models import (
     ChangeSetStatus,
     Component,
     EntryOp,
+    Membership,
+    Role,
     Subscription,
 )
 from .schemas import write_only_for
@@ -70,6 +72,31 @@ def open_change_sets(workspace):
         .annotate(entry_count=Count("entries"))
         .order_by("-updated_at")
     )
+
+
+def waiting_for(user):
+    """The change sets waiting for `user`, across their workspaces: those they may approve
+    (they are an approver there, never edited it, as approvals.is_editor says, and have not
+    decided on this revision yet), and their own that were rejected or have conflicts to
+    resolve. Failed applies and deployments are the apps' panels."""
+    approver_in = [m.workspace_id for m in Membership.objects.filter(user=user) if m.has_role(Role.APPROVER)]
+    to_approve = (
+        ChangeSet.objects.filter(workspace_id__in=approver_in, status=ChangeSetStatus.NEEDS_APPROVAL)
+        .exclude(author=user)
+        .exclude(editors=user)
+        .exclude(approvals__user=user, approvals__revision=F("revision"))
+        .select_related("workspace", "author")
+        .order_by("updated_at")
+    )
+    mine = (
+        ChangeSet.objects.filter(author=user, workspace__memberships__user=user, merged_version__isnull=True)
+        .exclude(status__in=[ChangeSetStatus.ABANDONED, ChangeSetStatus.MERGED, ChangeSetStatus.APPLIED])
+        .annotate(conflict_count=Count("entries", filter=~Q(entries__conflicts=[])))
+        .filter(Q(status=ChangeSetStatus.REJECTED) | Q(conflict_count__gt=0))
+        .select_related("workspace")
+        .order_by("-updated_at")
+    )
+    return {"to_approve": list(to_approve), "mine": list(mine)}
 
 
 # --- Change sets ------------------------------------------------------------------------------
