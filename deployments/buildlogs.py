@@ -184,6 +184,36 @@ def _phase(cs, apply_runs, known):
 # --- Deployments ---------------------------------------------------------------------------------
 
 
+def shipped_change_sets(run):
+    """The change sets a deployment shipped: those merged into HEAD after the HEAD version
+    of the pipeline's last successful run, up to the version this run resolved."""
+    if run.head_version is None:
+        return []
+    previous = (
+        PipelineRun.objects.filter(
+            workspace_id=run.workspace_id,
+            pipeline_id=run.pipeline_id,
+            status=RunStatus.SUCCEEDED,
+            head_version__isnull=False,
+            pk__lt=run.pk,
+        )
+        .order_by("-pk")
+        .values_list("head_version", flat=True)
+        .first()
+    )
+    return list(
+        ChangeSet.objects.filter(
+            workspace_id=run.workspace_id,
+            merged_version__gt=previous or 0,
+            merged_version__lte=run.head_version,
+        ).order_by("merged_version", "pk")
+    )
+
+
+def _shipped_info(cs):
+    return {"id": cs.pk, "name": cs.name, "merged_version": cs.merged_version}
+
+
 def _deployment(run, known):
     known.extend(secret_values(run.definition))
     stages = []
@@ -217,6 +247,8 @@ def _deployment(run, known):
         "started_at": run.started_at.isoformat() if run.started_at else None,
         "finished_at": run.finished_at.isoformat() if run.finished_at else None,
         "duration_s": run.duration_s,
+        "head_version": run.head_version,
+        "change_sets": [_shipped_info(cs) for cs in shipped_change_sets(run)],
         "error": mask_text(run.error, known),
         "rollback": (
             {
@@ -410,11 +442,14 @@ def _save(
     apply_runs,
     pipeline_runs,
     known,
+    followed_by=(),
 ):
     known = sorted(set(known), key=len, reverse=True)
     phases, deployments = _scrub(phases, known), _scrub(deployments, known)
     challenges = _challenges(phases, deployments)
     data = {"phases": phases, "deployments": deployments, "challenges": challenges}
+    if followed_by:
+        data["followed_by"] = list(followed_by)
     overview = _overview(workspace, phases, deployments, challenges)
     data["generated_overview"] = overview
     status = _status(kind, phases, deployments, challenges)
@@ -451,11 +486,13 @@ def _deployed_components(run):
 
 
 def for_apply(run):
-    """The build log of one apply run (written when it ends; rewritten if it is retried)."""
+    """The build log of one apply run (written when it ends; rewritten if it is retried,
+    and when a deployment it started ends, which the log links)."""
     cs = run.change_set
     known = []
     phases = [_phase(cs, [run], known)] if cs is not None else []
     title = f"Apply #{run.pk}: {cs.name}" if cs is not None else f"Apply #{run.pk}"
+    followed_by = list(run.pipeline_runs.order_by("pk"))
     return _save(
         f"apply:{run.pk}",
         run.workspace,
@@ -467,17 +504,22 @@ def for_apply(run):
         [],
         [cs] if cs is not None else [],
         [run],
-        [],
+        followed_by,
         known,
+        followed_by=[{"run": d.pk, "pipeline": d.pipeline, "status": d.status} for d in followed_by],
     )
 
 
 def for_deployment(run):
-    """The build log of one deployment run (written when it ends)."""
+    """The build log of one deployment run (written when it ends); the build log of the
+    apply that started it is rewritten too, to tell how its deployment ended."""
     known = []
     apply_run = run.apply_run
     cs = apply_run.change_set if apply_run is not None else None
     phases = [_phase(cs, [apply_run], known)] if cs is not None else []
+    shipped = shipped_change_sets(run)
+    if apply_run is not None:
+        for_apply(apply_run)
     return _save(
         f"deployment:{run.pk}",
         run.workspace,
@@ -487,7 +529,7 @@ def for_deployment(run):
         run.finished_at,
         phases,
         [_deployment(run, known)],
-        [cs] if cs is not None else [],
+        list({c.pk: c for c in [*shipped, *([cs] if cs is not None else [])]}.values()),
         [apply_run] if apply_run is not None else [],
         [run],
         known,

@@ -1,5 +1,5 @@
 """What the deployments app does when an apply run ends (workers.hooks.on_run_finished):
-write the apply's build log, and start the pipelines that ask to run after an apply.
+start the pipelines that ask to run after an apply, and write the apply's build log.
 
 The listener runs inside the apply's own transaction; each part runs in a savepoint so
 that a failure here never undoes the apply's bookkeeping (it is logged and audited).
@@ -22,13 +22,18 @@ log = logging.getLogger(__name__)
 def after_apply(run):
     if run.kind != "apply":
         return
+    if run.status == "succeeded" and run.requested_by is not None:
+        _start_deployments(run)
     try:
         with transaction.atomic():
             buildlogs.for_apply(run)
     except Exception:
         log.exception("build log of apply #%s failed", run.pk)
-    if run.status != "succeeded" or run.requested_by is None:
-        return
+
+
+def _start_deployments(run):
+    """Run the pipelines that ask to run after an apply (before its build log is written,
+    which links them)."""
     for pipeline in pipelines.pipelines_triggered_on_apply(run.workspace):
         try:
             with transaction.atomic():

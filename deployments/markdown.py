@@ -123,6 +123,9 @@ def _deployment(d):
     trigger = f"after apply #{d['apply_run']}" if d["trigger"] == "apply" and d["apply_run"] else "by hand"
     when = f", {_date(d['finished_at'])}" if d.get("finished_at") else ""
     lines += [f"_Started {trigger}{who}{when}; took {_seconds(d['duration_s']) or 'n/a'}._", ""]
+    if d.get("head_version") is not None:
+        shipped = ", ".join(f"`{cs['name']}` (v{cs['merged_version']})" for cs in d.get("change_sets", []))
+        lines += [f"Shipped HEAD v{d['head_version']}" + (f": {shipped}" if shipped else "") + ".", ""]
     for i, s in enumerate(d["stages"], 1):
         line = f"{i}. **{s['name']}** ({s['kind']}) - {s['status']}"
         if s["duration_s"] is not None:
@@ -174,6 +177,20 @@ def _challenge(number, c):
     return "\n".join(lines)
 
 
+def told_change_sets(data):
+    """The change sets a build log tells about ({id, name}): its phases', then those its
+    deployments shipped."""
+    found = {p["change_set"]["id"]: p["change_set"]["name"] for p in data.get("phases", [])}
+    for d in data.get("deployments", []):
+        found.update((cs["id"], cs["name"]) for cs in d.get("change_sets", []) if cs["id"] not in found)
+    return [{"id": pk, "name": name} for pk, name in found.items()]
+
+
+def shipped_head_version(data):
+    heads = [d["head_version"] for d in data.get("deployments", []) if d.get("head_version") is not None]
+    return max(heads) if heads else None
+
+
 def render(log):
     data = log.data or {}
     phases, deployments, challenges = (
@@ -184,10 +201,9 @@ def render(log):
     out = [f"# {log.title} - Build Log", ""]
     out.append(f"**Date:** {_date(log.date)}")
     out.append("**Change Sets:**")
-    if phases:
-        out += [f"- `{p['change_set']['name']}`" for p in phases]
-    else:
-        out.append("- (none)")
+    out += [f"- `{cs['name']}`" for cs in told_change_sets(data)] or ["- (none)"]
+    if shipped_head_version(data) is not None:
+        out.append(f"**HEAD Version:** v{shipped_head_version(data)}")
     out += ["", f"**Status:** {STATUS_WORDS.get(log.status, log.status)}", "", "---", ""]
     out += ["## Overview", "", _text(log.overview, "_No overview yet._"), "", "---", ""]
     for i, phase in enumerate(phases, 1):
@@ -196,6 +212,11 @@ def render(log):
     if deployments:
         for d in deployments:
             out += [_deployment(d), ""]
+    elif data.get("followed_by"):
+        out += [
+            f"- Deployment #{d['run']} of {d['pipeline']} followed this apply ({d['status']})."
+            for d in data["followed_by"]
+        ] + [""]
     else:
         out += ["_No deployment ran._", ""]
     out += ["---", "", "## Technical Challenges & Solutions", ""]

@@ -50,6 +50,9 @@ class PipelineRun(models.Model):
         default=dict, help_text="The pipeline's properties, resolved, frozen at request"
     )
     source = models.JSONField(default=dict, help_text="The pipeline's properties as written ($source kept)")
+    head_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The workspace's HEAD version the run resolved its pipeline at"
+    )
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     trigger = models.CharField(max_length=16, default="manual", help_text="manual or apply")
     apply_run = models.ForeignKey(

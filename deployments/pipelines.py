@@ -69,6 +69,13 @@ KIND_LABELS = {
     "approval_gate": "Approval gate",
 }
 
+# What a stage of each kind does to what runs, for the confirmation a run asks for.
+KIND_EFFECTS = {
+    "run_task": "runs a one-off task in the cluster (it may change data)",
+    "deploy_services": "rolls the services out: their running tasks are replaced by new ones",
+    "approval_gate": "waits until an approver lets the run go on",
+}
+
 
 @dataclass
 class Stage:
@@ -82,6 +89,10 @@ class Stage:
     @property
     def label(self):
         return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def effect(self):
+        return KIND_EFFECTS.get(self.kind, "")
 
 
 @dataclass

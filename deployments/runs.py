@@ -20,10 +20,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from portal import audit
-from portal.access import require_role
+from portal.access import require_role, workspaces_for
 from portal.errors import ConflictError, PermissionDenied, ValidationError
 from portal.models import Role, Workspace
 from portal.secrets import mask, mask_text, secret_values
@@ -97,6 +98,7 @@ def request_run(workspace, pipeline_name, user, trigger="manual", apply_run=None
             description=pipeline.description,
             definition=pipeline.domain,
             source=pipeline.properties,
+            head_version=Workspace.objects.values_list("head_version", flat=True).get(pk=workspace.pk),
             trigger=trigger,
             apply_run=apply_run,
             requested_by=user,
@@ -620,6 +622,18 @@ def wait_for_run(run, timeout=3600, poll=0.5, progress=None):
 
 def active_stage(run):
     return run.stages.filter(status__in=list(IN_FLIGHT)).order_by("position").first()
+
+
+def failed_runs(user, limit=50):
+    """For the home page: deployments in the user's workspaces that failed and are still
+    their pipeline's latest run."""
+    later = PipelineRun.objects.filter(pipeline_id=OuterRef("pipeline_id"), pk__gt=OuterRef("pk"))
+    return list(
+        PipelineRun.objects.filter(workspace__in=workspaces_for(user), status=RunStatus.FAILED)
+        .exclude(Exists(later))
+        .select_related("workspace", "requested_by")
+        .order_by("-id")[:limit]
+    )
 
 
 def recent_runs(workspace, limit=5):

@@ -29,6 +29,7 @@ urlpatterns = [
     path("buildlogs/", views.buildlog_history, name="buildlogs"),
     # Panels of the portal's pages
     path(DEPLOY + "recent/", views.recent_deployments, name="recent"),
+    path("deployments/failed/", views.failed_deployments, name="failed"),
     path(
         WS + "changesets/<id:change_set_id>/buildlogs/",
         views.changeset_buildlogs,

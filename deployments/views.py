@@ -63,7 +63,7 @@ def pipeline_detail(request, slug, name):
     workspace = _workspace(request, slug)
     pipeline = _pipeline(workspace, name)
     stages = [
-        {"stage": s, "parameters": json.dumps(runs.masked_parameters(s.source.get("Parameters")), indent=2)}
+        {"stage": s, "parameters": runs.masked_parameters(s.source.get("Parameters"))}
         for s in pipeline.stages
     ]
     context = {
@@ -80,8 +80,13 @@ def pipeline_detail(request, slug, name):
 @require_POST
 @login_required
 def pipeline_run(request, slug, name):
+    """Run, once the user confirmed the stages (the page's dialog posts confirm=1; a post
+    without it gets the confirmation as a page of its own)."""
     workspace = _workspace(request, slug, Role.EDITOR)
     back = reverse("deployments:pipeline", args=[slug, name])
+    if request.POST.get("confirm") != "1":
+        context = {"workspace": workspace, "pipeline": _pipeline(workspace, name), "back": back}
+        return render(request, "deployments/confirm_run.html", context)
     return perform(
         request,
         back,
@@ -238,6 +243,8 @@ def buildlog_detail(request, slug, log_id):
         "role": role_of(request.user, workspace),
         "log": log,
         "data": log.data or {},
+        "change_sets": markdown.told_change_sets(log.data or {}),
+        "head_version": markdown.shipped_head_version(log.data or {}),
         "ops": [(op, op.capitalize()) for op in buildlogs.OPS],
     }
     return render(request, "deployments/buildlog.html", context)
@@ -269,6 +276,12 @@ def recent_deployments(request, slug):
     workspace = _workspace(request, slug)
     context = {"workspace": workspace, "deployments": runs.recent_runs(workspace)}
     return render(request, "deployments/_recent.html", context)
+
+
+@login_required
+def failed_deployments(request):
+    """The home page's panel: deployments that failed and were not run again since."""
+    return render(request, "deployments/_failed.html", {"runs": runs.failed_runs(request.user)})
 
 
 @login_required

@@ -105,7 +105,16 @@ class ComponentAdmin(ReadOnlyAdmin):
 
 @admin.register(ChangeSet)
 class ChangeSetAdmin(ReadOnlyAdmin):
-    list_display = ["id", "name", "workspace", "author", "status", "base_version", "created_at"]
+    list_display = [
+        "id",
+        "name",
+        "workspace",
+        "author",
+        "status",
+        "forked_from_version",
+        "base_version",
+        "created_at",
+    ]
     list_filter = ["workspace", "status"]
     search_fields = ["name"]
 

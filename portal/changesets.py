@@ -47,6 +47,7 @@ def create_change_set(workspace, user, name, problem="", solution=""):
             name=name,
             author=user,
             base_version=ws.head_version,
+            forked_from_version=ws.head_version,
             problem=problem,
             solution=solution,
         )

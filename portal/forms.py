@@ -18,7 +18,7 @@ SECRET_HELP = f"A secret: {UNCHANGED} keeps the stored value; type a new value t
 
 class ChangeSetCreateForm(forms.Form):
     name = forms.CharField(
-        max_length=200, widget=forms.TextInput(attrs={"placeholder": "migrate-to-service-discovery"})
+        max_length=200, widget=forms.TextInput(attrs={"placeholder": "e.g. open-port-3000-for-api"})
     )
     problem = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
     solution = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))

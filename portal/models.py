@@ -160,6 +160,10 @@ class ChangeSet(models.Model):
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="change_sets")
     status = models.CharField(max_length=20, choices=ChangeSetStatus.choices, default=ChangeSetStatus.OPEN)
     base_version = models.PositiveIntegerField(help_text="HEAD version this change set is based on")
+    # base_version moves with every rebase and merge; this is where the change set started.
+    forked_from_version = models.PositiveIntegerField(
+        null=True, blank=True, help_text="HEAD version this change set was opened on"
+    )
     problem = models.TextField(blank=True)
     solution = models.TextField(blank=True)
     # Bumped by every edit; approvals and plans carry the revision they saw.
@@ -219,6 +223,7 @@ class ChangeSetEntry(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name_plural = "change set entries"
         constraints = [
             models.UniqueConstraint(fields=["change_set", "component_id"], name="unique_entry_component"),
             models.UniqueConstraint(fields=["change_set", "name"], name="unique_entry_name"),

@@ -8,7 +8,7 @@ with the component type's write-only paths.
 
 from types import SimpleNamespace
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from . import approvals, changesets, graph, jsondiff, lifecycle
 from .access import role_of
@@ -19,6 +19,8 @@ from .models import (
     ChangeSetStatus,
     Component,
     EntryOp,
+    Membership,
+    Role,
     Subscription,
 )
 from .plan import plan_actions
@@ -71,6 +73,31 @@ def open_change_sets(workspace):
         .annotate(entry_count=Count("entries"))
         .order_by("-updated_at")
     )
+
+
+def waiting_for(user):
+    """The change sets waiting for `user`, across their workspaces: those they may approve
+    (they are an approver there, never edited it, as approvals.is_editor says, and have not
+    decided on this revision yet), and their own that were rejected or have conflicts to
+    resolve. Failed applies and deployments are the apps' panels."""
+    approver_in = [m.workspace_id for m in Membership.objects.filter(user=user) if m.has_role(Role.APPROVER)]
+    to_approve = (
+        ChangeSet.objects.filter(workspace_id__in=approver_in, status=ChangeSetStatus.NEEDS_APPROVAL)
+        .exclude(author=user)
+        .exclude(editors=user)
+        .exclude(approvals__user=user, approvals__revision=F("revision"))
+        .select_related("workspace", "author")
+        .order_by("updated_at")
+    )
+    mine = (
+        ChangeSet.objects.filter(author=user, workspace__memberships__user=user, merged_version__isnull=True)
+        .exclude(status__in=[ChangeSetStatus.ABANDONED, ChangeSetStatus.MERGED, ChangeSetStatus.APPLIED])
+        .annotate(conflict_count=Count("entries", filter=~Q(entries__conflicts=[])))
+        .filter(Q(status=ChangeSetStatus.REJECTED) | Q(conflict_count__gt=0))
+        .select_related("workspace")
+        .order_by("-updated_at")
+    )
+    return {"to_approve": list(to_approve), "mine": list(mine)}
 
 
 # --- Change sets ------------------------------------------------------------------------------
@@ -163,6 +190,14 @@ def plan_rows(plan, entries, heads_by_name):
     return rows
 
 
+def status_badge(cs, approval_blockers):
+    """(css class, words) of the change set's status as its page shows it: an approval that
+    went stale since the lifecycle moved to approved reads as what it is, needing approval."""
+    if cs.status == ChangeSetStatus.APPROVED and approval_blockers:
+        return ChangeSetStatus.NEEDS_APPROVAL, "approved — stale"
+    return cs.status, cs.get_status_display().lower()
+
+
 def change_set_page(cs, user):
     """Everything the change-set page shows, in a number of queries that depends on the
     change set's size, not on the workspace's."""
@@ -181,8 +216,10 @@ def change_set_page(cs, user):
     role = role_of(user, ws)
     can_edit = role.is_editor and cs.is_editable
     moves = lifecycle.allowed(cs, user)
+    approval_blockers = [] if merged else approvals.approval_blockers(cs, plan)
     return {
         "cs": cs,
+        "status_badge": status_badge(cs, approval_blockers),
         "workspace": ws,
         "role": role,
         "names": component_names(cs) if can_edit else [],
@@ -191,7 +228,7 @@ def change_set_page(cs, user):
         "plan": plan,
         "plan_rows": plan_rows(plan, entries, {h.name: h for h in heads.values()}) if plan else [],
         "approvals": approvals_list,
-        "approval_blockers": [] if merged else approvals.approval_blockers(cs, plan),
+        "approval_blockers": approval_blockers,
         "behind": not merged and changesets.is_behind(cs),
         "conflict_count": sum(len(e.conflicts) for e in entries.values()),
         "events": list(

@@ -1,10 +1,21 @@
 // The portal's few scripts, kept out of the pages: the Content-Security-Policy runs no inline
 // handler and no eval (so no htmx trigger filter either).
 
-// <form data-confirm="Abandon this change set?"> asks before it submits.
+// <form data-confirm="..."> asks before it submits. When the value is the id of a <dialog>
+// (Apply and Run: what they destroy), that dialog opens instead and its own form posts
+// confirm=1; without dialog support the post goes out and the server answers with the
+// confirmation as a page. Any other value is a question for window.confirm.
 document.addEventListener("submit", (event) => {
-  const message = event.target.dataset.confirm;
-  if (message && !window.confirm(message)) event.preventDefault();
+  const value = event.target.dataset && event.target.dataset.confirm;
+  if (!value) return;
+  const dialog = document.getElementById(value);
+  if (dialog && dialog.tagName === "DIALOG") {
+    if (typeof dialog.showModal !== "function") return;
+    event.preventDefault();
+    dialog.showModal();
+  } else if (!window.confirm(value)) {
+    event.preventDefault();
+  }
 });
 
 // An element polling with hx-trigger="every Ns" and an id:

@@ -1,12 +1,14 @@
 """What the apply panels show: the queries behind the change-set page's apply card, the
-workspace's action queue, a component's actions and the no-worker banner."""
+workspace's action queue, a component's actions, the no-worker banner and the home page's
+failed applies."""
 
 from datetime import timedelta
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from portal.access import role_of
+from portal.access import role_of, workspaces_for
 from portal.plan import plan_actions
 
 from .apply import apply_blockers
@@ -62,6 +64,39 @@ def run_progress(run):
     }
 
 
+def destructive_actions(plan):
+    """What an apply of `plan` deletes, replaces or interrupts, for its confirmation."""
+    rows = []
+    for a in plan.actions:
+        if a.kind == "delete":
+            rows.append({"kind": "delete", "component": a.component, "schema": a.schema, "why": a.reason})
+        elif a.kind == "replace":
+            why = a.reason or ", ".join(a.replace_paths)
+            rows.append(
+                {
+                    "kind": "replace",
+                    "component": a.component,
+                    "schema": a.schema,
+                    "why": why,
+                    "downtime": a.downtime,
+                }
+            )
+    return rows
+
+
+def apply_confirmation(cs):
+    """The confirmation an apply asks for: how many actions, which of them destroy, and
+    what blocks it (then there is nothing to confirm)."""
+    plan = plan_actions(cs)
+    return {
+        "cs": cs,
+        "workspace": cs.workspace,
+        "plan_size": len(plan.actions),
+        "destructive": destructive_actions(plan),
+        "apply_blockers": apply_blockers(cs, plan),
+    }
+
+
 def apply_panel(cs, user):
     """The change-set page's Apply card: the button, or why not, and the latest run's progress."""
     run = cs.apply_runs.select_related("requested_by").order_by("-id").first()
@@ -74,6 +109,7 @@ def apply_panel(cs, user):
         "workspace": cs.workspace,
         "role": role,
         "plan_size": len(plan.actions) if plan else 0,
+        "destructive": destructive_actions(plan) if plan else [],
         "apply_blockers": blockers,
         "run": run,
         "progress": run_progress(run) if run else None,
@@ -87,4 +123,15 @@ def component_actions(workspace, component_id):
         Action.objects.filter(run__workspace=workspace, component_id=component_id)
         .select_related("run__change_set")
         .order_by("-id")[:HISTORY_LIMIT]
+    )
+
+
+def failed_applies(user, limit=HISTORY_LIMIT):
+    """Applies in the user's workspaces that failed and were not run again since."""
+    later = ApplyRun.objects.filter(change_set=OuterRef("change_set"), kind="apply", pk__gt=OuterRef("pk"))
+    return list(
+        ApplyRun.objects.filter(workspace__in=workspaces_for(user), kind="apply", status=RunStatus.FAILED)
+        .exclude(Exists(later))
+        .select_related("workspace", "change_set", "requested_by")
+        .order_by("-id")[:limit]
     )

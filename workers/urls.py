@@ -8,6 +8,7 @@ WS = "workspaces/<slug:slug>/"
 CS = WS + "changesets/<id:change_set_id>/"
 
 urlpatterns = [
+    path("applies/failed/", views.failed_applies, name="failed-applies"),
     path(WS + "queue/", views.action_queue, name="action-queue"),
     path(WS + "heartbeat/", views.heartbeat_banner, name="heartbeat"),
     path(

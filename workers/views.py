@@ -27,7 +27,11 @@ def _back(run):
 @require_POST
 @login_required
 def apply_change_set(request, slug, change_set_id):
+    """Apply, once the user confirmed what it destroys (the page's dialog posts confirm=1;
+    a post without it gets the confirmation as a page of its own)."""
     cs = get_change_set(request, slug, change_set_id, Role.EDITOR)
+    if request.POST.get("confirm") != "1":
+        return render(request, "workers/confirm_apply.html", pages.apply_confirmation(cs))
     return perform(
         request,
         detail_url(cs, "apply"),
@@ -71,6 +75,12 @@ def action_queue(request, slug):
 def apply_panel(request, slug, change_set_id):
     cs = get_change_set(request, slug, change_set_id)
     return render(request, "workers/_apply.html", pages.apply_panel(cs, request.user))
+
+
+@login_required
+def failed_applies(request):
+    """The home page's panel: applies that failed and wait for someone."""
+    return render(request, "workers/_failed_applies.html", {"runs": pages.failed_applies(request.user)})
 
 
 @login_required

@@ -87,6 +87,7 @@ def test_an_editor_watches_a_run_go_green_and_reads_its_build_log(
     page.click("button[type=submit]")
     page.goto(f"{live_server.url}/workspaces/tonys-chips/deployments/pipelines/seed/")
     page.get_by_role("button", name="Run now").click()
+    page.locator("#run-dialog").get_by_role("button", name="Run now").click()
 
     page.wait_for_url("**/deployments/runs/*/")
     page.evaluate("window.__sameDocument = true")  # a full reload would lose it

@@ -404,8 +404,16 @@ def test_a_successful_apply_triggers_the_pipelines_that_ask_for_it(workspace, bo
         alice,
     )
     assert run.status == RunStatus.SUCCEEDED
-    assert apply_run.build_logs.filter(kind="apply").exists()
-    assert run.build_logs.get().change_sets.get() == cs
+    apply_log = apply_run.build_logs.get(kind="apply")
+    assert apply_log.data["followed_by"] == [
+        {"run": run.pk, "pipeline": "after-apply", "status": "succeeded"}
+    ]
+    deployment_log = run.build_logs.get(kind="deployment")
+    assert cs in deployment_log.change_sets.all()
+    cs.refresh_from_db()
+    [shipped] = deployment_log.data["deployments"]
+    assert shipped["head_version"] == cs.merged_version
+    assert {"id": cs.pk, "name": "logs", "merged_version": cs.merged_version} in shipped["change_sets"]
 
 
 def test_a_failed_apply_triggers_nothing(workspace, bob, alice, ecs, applier):

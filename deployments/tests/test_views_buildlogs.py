@@ -1,6 +1,7 @@
 """The build log pages (history, page, Markdown download, notes, group creation), each
 from three seats: alice (approver), bob (editor), mallory (outsider)."""
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -9,7 +10,7 @@ from django.utils import timezone
 
 from deployments import buildlogs
 from deployments.filters import BuildLogFilter
-from deployments.models import BuildLog
+from deployments.models import BuildLog, PipelineRun, RunStatus
 from portal import changesets
 from portal.models import AuditEvent, Membership, Role, Workspace
 from portal.tests.factories import head
@@ -220,3 +221,51 @@ def test_the_build_log_pager_keeps_the_filters(client, alice, workspace, merged)
     assert "component=api-logs&amp;page=2" in response.content.decode()
     second = get(client, alice, "buildlogs-workspace", workspace.slug, component="api-logs", page=2)
     assert [log.title for log in second.context["logs"]] == ["Logs 0"]
+
+
+def test_a_deployment_build_log_names_the_change_sets_and_head_version_it_shipped(
+    client, alice, workspace, merged
+):
+    first, second = merged
+    for instance in (first, second, workspace):
+        instance.refresh_from_db()
+    pipeline = {
+        "workspace": workspace,
+        "pipeline": "web",
+        "pipeline_id": uuid.uuid4(),
+        "status": RunStatus.SUCCEEDED,
+    }
+    before = PipelineRun.objects.create(**pipeline, head_version=first.merged_version)
+    run = PipelineRun.objects.create(**pipeline, head_version=workspace.head_version)
+    buildlogs.for_deployment(before)
+    log = buildlogs.for_deployment(run)
+
+    body = get(client, alice, "buildlog", workspace.slug, log.pk).content.decode()
+    header = body.split('id="buildlog-change-sets"')[1].split("</p>")[0]
+    assert "add-db" in header and "add-logs" not in header  # add-logs shipped with the run before
+    assert f"<strong>HEAD:</strong> v{second.merged_version}" in header
+    assert list(log.change_sets.all()) == [second]
+    text = get(client, alice, "buildlog-md", workspace.slug, log.pk).content.decode()
+    assert f"**Change Sets:**\n- `add-db`\n**HEAD Version:** v{second.merged_version}" in text
+
+
+def test_user_markdown_is_rendered_without_raw_html_or_unsafe_links(client, bob, workspace, group_log):
+    buildlogs.update_notes(
+        group_log,
+        bob,
+        lessons="1. **Always check** the `ServiceRegistries` limit\n2. <script>alert(1)</script>",
+        next_steps="[docs](https://example.com/docs) and [bad](javascript:alert(1))",
+    )
+    body = get(client, bob, "buildlog", workspace.slug, group_log.pk).content.decode()
+    assert "<strong>Always check</strong> the <code>ServiceRegistries</code> limit" in body
+    assert "<script>alert(1)</script>" not in body and "&lt;script&gt;alert(1)&lt;/script&gt;" in body
+    assert '<a href="https://example.com/docs" rel="nofollow noopener noreferrer">docs</a>' in body
+    assert 'href="javascript:' not in body
+
+
+def test_the_build_log_search_is_a_shareable_url(client, alice, workspace, merged, group_log):
+    page = get(client, alice, "buildlogs-workspace", workspace.slug, q="postgres")
+    body = page.content.decode()
+    assert 'method="get"' in body and 'value="postgres"' in body
+    assert "Database for the api" in body
+    assert reverse("deployments:buildlogs-workspace", args=[workspace.slug]) in body.split("</nav>")[0]

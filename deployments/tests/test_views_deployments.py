@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from deployments import runs
 from deployments.models import PipelineRun, RunStatus, StageStatus
-from portal.models import AuditEvent
+from portal.models import AuditEvent, Component
 
 from . import mini as m
 
@@ -73,12 +73,24 @@ def test_the_pipeline_page_shows_its_stages_as_written(client, users, workspace,
 
 @pytest.mark.parametrize("seat", ["approver", "editor"])
 def test_members_who_edit_can_run_a_pipeline(client, users, workspace, gated, seat):
-    response = post(client, users[seat], "pipeline-run", workspace.slug, "release")
+    response = post(client, users[seat], "pipeline-run", workspace.slug, "release", confirm="1")
     run = PipelineRun.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse(
         "deployments:run", args=[workspace.slug, run.pk]
     )
     assert run.requested_by == users[seat] and run.status == RunStatus.QUEUED
+
+
+def test_a_run_without_confirmation_asks_for_it_with_the_stages(client, users, workspace, gated):
+    page = get(client, users["editor"], "pipeline", workspace.slug, "release").content.decode()
+    assert 'data-confirm="run-dialog"' in page and '<dialog id="run-dialog"' in page
+
+    response = post(client, users["editor"], "pipeline-run", workspace.slug, "release")
+    body = response.content.decode()
+    assert response.status_code == 200 and not PipelineRun.objects.exists()
+    stages = body.split('class="run-stages"')[1].split("</ol>")[0]
+    assert "<strong>Promote</strong>" in stages and "Approval gate" in stages
+    assert '<input type="hidden" name="confirm" value="1">' in body
 
 
 def test_it_exports_the_pipeline_as_step_functions(client, users, workspace, gated):
@@ -146,3 +158,18 @@ def test_a_refused_decision_comes_back_as_a_message(client, users, workspace, wa
     assert response.status_code == 302
     page = client.get(response["Location"]).content.decode()
     assert "Say why you stop the deployment" in page
+
+
+def test_the_home_page_lists_failed_deployments_until_the_pipeline_runs_again(
+    client, users, workspace, gated
+):
+    client.force_login(users["approver"])
+    assert f'hx-get="{reverse("deployments:failed")}"' in client.get("/").content.decode()
+    pipeline_id = Component.objects.get(workspace=workspace, name=gated).id
+    common = {"workspace": workspace, "pipeline": gated, "pipeline_id": pipeline_id}
+    failed = PipelineRun.objects.create(**common, status=RunStatus.FAILED, error="Promote: rejected")
+    panel = get(client, users["editor"], "failed").content.decode()
+    assert f"#{failed.pk} release" in panel and "Promote: rejected" in panel
+    assert "No failed deployments." in get(client, users["outsider"], "failed").content.decode()
+    PipelineRun.objects.create(**common, status=RunStatus.QUEUED)
+    assert "No failed deployments." in get(client, users["editor"], "failed").content.decode()

@@ -1,4 +1,5 @@
-"""Template helpers: JSON values with subscriptions shown as links to their source."""
+"""Template helpers: JSON values with subscriptions shown as links to their source, and
+the users' Markdown (problem, solution, lessons, next steps) as HTML."""
 
 import json
 from urllib.parse import quote
@@ -6,10 +7,29 @@ from urllib.parse import quote
 from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
+from markdown_it import MarkdownIt
 
 from portal.graph import SOURCE_KEY, is_source
 
 register = template.Library()
+
+# Raw HTML is off, so a user's text cannot carry markup of its own; markdown-it drops
+# javascript:, vbscript:, file: and data: links.
+_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+
+
+def _link_open(renderer, tokens, idx, options, env):
+    tokens[idx].attrSet("rel", "nofollow noopener noreferrer")
+    return renderer.renderToken(tokens, idx, options, env)
+
+
+_markdown.add_render_rule("link_open", _link_open)
+
+
+@register.filter
+def markdown(text):
+    """A user's Markdown as HTML, in a `.markdown` block."""
+    return format_html('<div class="markdown">{}</div>', mark_safe(_markdown.render(text or "")))  # noqa: S308
 
 
 def component_url(slug, name, change_set_id=None):

@@ -227,6 +227,7 @@ def test_it_takes_a_change_set_from_edit_to_applied(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     bob.screenshot(path=str(SCREENSHOTS / "changeset.png"), full_page=True)
     bob.click("#apply button:has-text('Apply 2 actions')")
+    bob.click("#apply-dialog button:has-text('Apply now')")
     assert re.search(r"Apply #\d+ queued\.", messages_text(bob))
     assert "every 2s" in bob.locator("#apply-progress").get_attribute("hx-trigger")
     # htmx polls the progress partial, then reloads the page when the run is finished.

@@ -48,3 +48,8 @@ def test_it_shows_apply_runs_to_staff(admin_client, db):
     assert admin_client.get("/admin/workers/applyrun/").status_code == 200
     assert admin_client.get("/admin/portal/approval/").status_code == 200
     assert admin_client.get("/admin/workers/workerheartbeat/").status_code == 200
+
+
+def test_it_names_change_set_entries_in_plain_english(admin_client, db):
+    index = admin_client.get("/admin/").content.decode()
+    assert "Change set entries" in index and "entrys" not in index

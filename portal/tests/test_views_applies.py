@@ -60,7 +60,7 @@ def test_it_offers_apply_when_nothing_blocks(seat, approved, who):
 def test_it_queues_an_apply_and_polls_its_progress(seat, approved, django_capture_on_commit_callbacks):
     client = seat("editor")
     with django_capture_on_commit_callbacks(execute=False):
-        response = client.post(url(approved, "apply/"), follow=True)
+        response = client.post(url(approved, "apply/"), {"confirm": "1"}, follow=True)
     run = ApplyRun.objects.get(change_set=approved)
     assert run.status == RunStatus.QUEUED
     assert f"Apply #{run.pk} queued." in response.content.decode()
@@ -74,9 +74,9 @@ def test_it_queues_an_apply_and_polls_its_progress(seat, approved, django_captur
 
 def test_it_refuses_an_apply_from_outsiders_and_says_why_to_members(seat, change_set):
     assert seat("outsider").post(url(change_set, "apply/")).status_code == 404
-    response = seat("editor").post(url(change_set, "apply/"), follow=True)
+    response = seat("editor").post(url(change_set, "apply/"), {"confirm": "1"}, follow=True)
     assert "cannot be applied: it needs 1 more approval(s) of 1" in response.content.decode()
-    htmx = seat("editor").post(url(change_set, "apply/"), HTTP_HX_REQUEST="true")
+    htmx = seat("editor").post(url(change_set, "apply/"), {"confirm": "1"}, HTTP_HX_REQUEST="true")
     assert htmx.status_code == 409
     assert not ApplyRun.objects.exists()
 
@@ -173,7 +173,7 @@ def test_it_applies_to_the_end_and_shows_every_action_succeeded(
 ):
     client = seat("editor")
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(url(approved, "apply/"))
+        client.post(url(approved, "apply/"), {"confirm": "1"})
     run = ApplyRun.objects.get(change_set=approved)
     assert run.status == RunStatus.SUCCEEDED, run.error
     panel = client.get(url(approved, "apply-panel/"))
@@ -217,3 +217,25 @@ def eager_apply(settings, monkeypatch, shop):
         Component.objects.filter(name="db").update(resource_id="")
         yield
     app.conf.task_always_eager = False
+
+
+def test_an_apply_without_confirmation_asks_for_it_with_what_it_destroys(seat, approved, users):
+    bob = users["editor"]
+    changesets.delete_component(approved, bob, "db")
+    approvals.approve(approved, users["approver"], "ok")
+    panel = seat("editor").get(url(approved, "apply-panel/")).content.decode()
+    assert 'data-confirm="apply-dialog"' in panel and '<dialog id="apply-dialog"' in panel
+    assert '<input type="hidden" name="confirm" value="1">' in panel
+
+    page = seat("editor").post(url(approved, "apply/"))
+    body = page.content.decode()
+    assert page.status_code == 200 and not ApplyRun.objects.exists()
+    summary = body.split('id="apply-summary"')[1].split("</ul>")[0]
+    assert "kind-delete" in summary and "<strong>db</strong>" in summary and "api-sg" not in summary
+    assert '<input type="hidden" name="confirm" value="1">' in body
+
+
+def test_the_confirmation_page_says_why_an_apply_is_blocked(seat, change_set):
+    body = seat("editor").post(url(change_set, "apply/")).content.decode()
+    assert "cannot be applied yet" in body and "It needs 1 more approval(s) of 1" in body
+    assert 'name="confirm"' not in body

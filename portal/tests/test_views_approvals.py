@@ -4,8 +4,9 @@ refusals shown as messages (4xx for htmx), never a 500."""
 import pytest
 
 from portal import approvals, changesets
-from portal.models import Approval, ChangeSetStatus
+from portal.models import Approval, ChangeSetStatus, Component
 
+from .factories import observe
 from .test_views_changesets import url
 
 STALE = "stale: the change set or its plan changed since"
@@ -120,3 +121,32 @@ def test_it_approves_what_the_page_showed_not_what_changed_since(seat, pending, 
     )
     assert "changed since you reviewed it" in response.content.decode()
     assert not Approval.objects.exists()
+
+
+def test_the_status_badge_reads_stale_when_the_plan_moved_after_approval(seat, pending):
+    seat("approver").post(url(pending, "approve/"), {"comment": "ok"})
+    assert 'id="cs-status">approved</span>' in seat("editor").get(url(pending)).content.decode()
+    observe(Component.objects.get(workspace=pending.workspace, name="vpc"), "vpc-456", {"VpcId": "vpc-456"})
+
+    body = seat("editor").get(url(pending)).content.decode()
+    pending.refresh_from_db()
+    assert pending.status == ChangeSetStatus.APPROVED  # the lifecycle has not moved
+    assert 'class="badge big needs_approval" id="cs-status">approved — stale</span>' in body
+    assert STALE in body
+
+
+def test_the_page_keeps_the_head_version_a_change_set_was_opened_on(seat, change_set, users):
+    bob = users["editor"]
+    opened_on = change_set.workspace.head_version
+    other = changesets.create_change_set(change_set.workspace, bob, "bump-db")
+    changesets.set_property(other, bob, "db", "/DBInstanceClass", "db.t3.small")
+    changesets.merge(other, bob)
+    changesets.rebase(change_set, bob)
+    assert (
+        f"based on HEAD v{opened_on}, rebased onto v{opened_on + 1}"
+        in seat("editor").get(url(change_set)).content.decode()
+    )
+
+    merged_as = changesets.merge(change_set, bob)
+    meta = seat("editor").get(url(change_set)).content.decode().split('class="meta"')[1].split("</p>")[0]
+    assert f"based on HEAD v{opened_on} · merged as HEAD v{merged_as}" in " ".join(meta.split())

@@ -57,6 +57,16 @@ def test_it_creates_a_change_set_for_editors_and_up(seat, shop, users, who):
     assert (cs.author, cs.problem, cs.solution) == (users[who], "slow", "more")
 
 
+def test_the_new_change_set_form_suggests_a_name_not_one_of_the_seeds(seat, shop):
+    page = seat("editor").get(f"{BASE}/changesets/").content.decode()
+    assert 'placeholder="e.g. open-port-3000-for-api"' in page
+
+
+def test_every_page_has_the_favicon(seat, shop):
+    page = seat("editor").get(f"{BASE}/changesets/").content.decode()
+    assert '<link rel="icon" href="/static/favicon' in page and 'type="image/svg+xml"' in page
+
+
 def test_it_refuses_to_create_in_a_workspace_of_someone_else(seat, shop):
     assert seat("outsider").post(f"{BASE}/changesets/new/", {"name": "sneaky"}).status_code == 404
     assert not ChangeSet.objects.filter(name="sneaky").exists()

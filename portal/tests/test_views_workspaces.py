@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from portal import changesets
+from portal import approvals, changesets
 from workers.models import Action, ActionStatus, ApplyRun, RunStatus, WorkerHeartbeat
 
 from .test_views_changesets import BASE, _bulk_components
@@ -147,3 +147,53 @@ def test_it_renders_the_home_in_a_flat_number_of_queries(seat, users, django_ass
             assert client.get(f"/workspaces/big-{n}/").status_code == 200
         counts.append(len(captured.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_the_home_page_shows_what_waits_for_each_user(seat, change_set, users):
+    alice, bob = users["approver"], users["editor"]
+    approvals.request_approval(change_set, bob)
+    rejected = changesets.create_change_set(change_set.workspace, bob, "tighten-db")
+    changesets.set_property(rejected, bob, "db", "/DBInstanceClass", "db.t3.small")
+    approvals.request_approval(rejected, bob)
+    approvals.reject(rejected, alice, "too small")
+
+    for_alice = seat("approver").get("/")
+    assert [cs.name for cs in for_alice.context["to_approve"]] == ["open-port-3000"]
+    assert f'href="{BASE}/changesets/{change_set.pk}/#approvals"' in for_alice.content.decode()
+    for_bob = seat("editor").get("/")
+    assert for_bob.context["to_approve"] == []  # he wrote it
+    assert [cs.name for cs in for_bob.context["mine"]] == ["tighten-db"]
+    assert "Nothing waits for your approval." in for_bob.content.decode()
+
+    approvals.approve(change_set, alice, "ok")
+    assert seat("approver").get("/").context["to_approve"] == []
+
+
+def test_the_home_page_lists_own_change_sets_in_conflict(seat, change_set, users):
+    bob = users["editor"]
+    other = changesets.create_change_set(change_set.workspace, bob, "other-port")
+    changesets.set_property(
+        other,
+        bob,
+        "api-sg",
+        "/SecurityGroupIngress",
+        [{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "0.0.0.0/0"}],
+    )
+    changesets.merge(other, bob)
+    changesets.rebase(change_set, bob)
+    [mine] = seat("editor").get("/").context["mine"]
+    assert mine == change_set and mine.conflict_count == 1
+    assert "1 component in conflict" in seat("editor").get("/").content.decode()
+
+
+def test_the_home_page_loads_the_failed_applies_panel(seat, change_set, users):
+    home = seat("approver").get("/").content.decode()
+    assert 'hx-get="/applies/failed/"' in home
+    failed = ApplyRun.objects.create(
+        workspace=change_set.workspace, change_set=change_set, status=RunStatus.FAILED, error="AWS said no"
+    )
+    panel = seat("approver").get("/applies/failed/").content.decode()
+    assert f"apply #{failed.pk} failed" in panel and "AWS said no" in panel
+    assert "No failed applies." in seat("outsider").get("/applies/failed/").content.decode()
+    ApplyRun.objects.create(workspace=change_set.workspace, change_set=change_set, status=RunStatus.SUCCEEDED)
+    assert "No failed applies." in seat("approver").get("/applies/failed/").content.decode()

@@ -15,7 +15,8 @@ HOME_COMPONENTS = 50
 
 @login_required
 def home(request):
-    return render(request, "portal/home.html", {"workspaces": workspaces_for(request.user)})
+    context = {"workspaces": workspaces_for(request.user), **pages.waiting_for(request.user)}
+    return render(request, "portal/home.html", context)
 
 
 @login_required
