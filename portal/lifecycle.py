@@ -94,7 +94,8 @@ TRANSITIONS = {
         ),
         _t(
             "start_apply",
-            {S.OPEN, S.NEEDS_APPROVAL, S.APPROVED},
+            # FAILED: an apply that failed before it merged (HEAD moved under it) may start again.
+            {S.OPEN, S.NEEDS_APPROVAL, S.APPROVED, S.FAILED},
             {S.APPLYING},
             Role.EDITOR,
             "changeset.apply_requested",

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from portal import approvals, audit, changesets, graph, pointers
+from portal import approvals, audit, changesets, graph, lifecycle, pointers
 from portal.access import require_role
 from portal.errors import ConflictError, PortalError, ValidationError
 from portal.models import ChangeSet, ChangeSetStatus, Component, ResourceStatus, Role, Workspace
@@ -48,12 +48,9 @@ def enqueue_start(workspace_id):
 def apply_blockers(change_set, plan=None):
     """Why this change set cannot be applied now, in words ([] when it can)."""
     blockers = []
-    if change_set.merged_version is not None or change_set.status in (
-        ChangeSetStatus.APPLYING,
-        ChangeSetStatus.APPLIED,
-    ):
-        return [f"change set #{change_set.pk} is already {change_set.status}"]
-    if change_set.status in (ChangeSetStatus.ABANDONED, ChangeSetStatus.REJECTED):
+    if change_set.merged_version is not None:
+        return [f"change set #{change_set.pk} is already merged into HEAD ({change_set.status})"]
+    if change_set.status not in lifecycle.TRANSITIONS["start_apply"].sources:
         return [f"change set #{change_set.pk} is {change_set.status}"]
     plan = plan or plan_actions(change_set)
     blockers.extend(f"{e['component']}: {e['message']}" for e in plan.errors)
@@ -80,8 +77,7 @@ def request_apply(change_set, user):
         )
         _create_actions(run, plan)
         before = cs.status
-        cs.status = ChangeSetStatus.APPLYING
-        cs.save(update_fields=["status", "updated_at"])
+        lifecycle.move(cs, "start_apply", user, record=False)  # the richer event follows
         audit.record(
             "changeset.apply_requested",
             actor=user,
@@ -181,7 +177,7 @@ def _fail_run_before_start(run, message):
         status=ActionStatus.CANCELLED, error="the apply did not start"
     )
     if run.change_set:
-        ChangeSet.objects.filter(pk=run.change_set_id).update(status=ChangeSetStatus.FAILED)
+        lifecycle.move_where(run.change_set_id, "finish_apply", ChangeSetStatus.FAILED)
     audit.record(
         "apply.failed",
         actor=run.requested_by,
@@ -203,9 +199,7 @@ def cancel_run(run, user):
         run.actions.update(status=ActionStatus.CANCELLED)
         if run.change_set:
             back = ChangeSetStatus.APPROVED if run.workspace.approvals_required else ChangeSetStatus.OPEN
-            ChangeSet.objects.filter(pk=run.change_set_id, status=ChangeSetStatus.APPLYING).update(
-                status=back
-            )
+            lifecycle.move_where(run.change_set_id, "cancel_apply", back, actor=user)
         audit.record(
             "apply.cancelled",
             actor=user,
@@ -311,9 +305,8 @@ def _finish(run, actions):
     run.error = "" if ok else "; ".join(f"{a.key}: {a.error}" for a in failed)[:4000]
     run.save(update_fields=["status", "finished_at", "error"])
     if run.change_set_id:
-        ChangeSet.objects.filter(pk=run.change_set_id).update(
-            status=ChangeSetStatus.APPLIED if ok else ChangeSetStatus.FAILED, updated_at=run.finished_at
-        )
+        done = ChangeSetStatus.APPLIED if ok else ChangeSetStatus.FAILED
+        lifecycle.move_where(run.change_set_id, "finish_apply", done)
     audit.record(
         "apply.succeeded" if ok else "apply.failed",
         actor=run.requested_by,
@@ -641,7 +634,7 @@ def retry_action(action, user):
             run.status, run.finished_at, run.error = RunStatus.RUNNING, None, ""
             run.save(update_fields=["status", "finished_at", "error"])
             if run.change_set_id:
-                ChangeSet.objects.filter(pk=run.change_set_id).update(status=ChangeSetStatus.APPLYING)
+                lifecycle.move_where(run.change_set_id, "retry_apply", ChangeSetStatus.APPLYING, actor=user)
         run.actions.filter(status__in=[ActionStatus.BLOCKED]).update(status=ActionStatus.WAITING, error="")
         Action.objects.filter(pk=action.pk).update(
             status=ActionStatus.WAITING, error="", immutable_property=""

@@ -14,7 +14,7 @@ def record_forks(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("portal", "0003_changeset_lifecycle"),
+        ("portal", "0004_workspace_allow_private_http_checks"),
     ]
 
     operations = [
