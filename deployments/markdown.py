@@ -178,11 +178,12 @@ def _challenge(number, c):
 
 
 def told_change_sets(data):
-    """The change sets a build log tells about ({id, name}): its phases', then those its
-    deployments shipped."""
+    """The change sets a build log tells about ({id, name}): its phases', or when it has
+    none (a deployment run by hand), those its deployments shipped."""
     found = {p["change_set"]["id"]: p["change_set"]["name"] for p in data.get("phases", [])}
-    for d in data.get("deployments", []):
-        found.update((cs["id"], cs["name"]) for cs in d.get("change_sets", []) if cs["id"] not in found)
+    if not found:
+        for d in data.get("deployments", []):
+            found.update((cs["id"], cs["name"]) for cs in d.get("change_sets", []))
     return [{"id": pk, "name": name} for pk, name in found.items()]
 
 
@@ -203,7 +204,7 @@ def render(log):
     out.append("**Change Sets:**")
     out += [f"- `{cs['name']}`" for cs in told_change_sets(data)] or ["- (none)"]
     if shipped_head_version(data) is not None:
-        out.append(f"**HEAD Version:** v{shipped_head_version(data)}")
+        out += ["", f"**HEAD Version:** v{shipped_head_version(data)}"]
     out += ["", f"**Status:** {STATUS_WORDS.get(log.status, log.status)}", "", "---", ""]
     out += ["## Overview", "", _text(log.overview, "_No overview yet._"), "", "---", ""]
     for i, phase in enumerate(phases, 1):

@@ -246,7 +246,7 @@ def test_a_deployment_build_log_names_the_change_sets_and_head_version_it_shippe
     assert f"<strong>HEAD:</strong> v{second.merged_version}" in header
     assert list(log.change_sets.all()) == [second]
     text = get(client, alice, "buildlog-md", workspace.slug, log.pk).content.decode()
-    assert f"**Change Sets:**\n- `add-db`\n**HEAD Version:** v{second.merged_version}" in text
+    assert f"**Change Sets:**\n- `add-db`\n\n**HEAD Version:** v{second.merged_version}" in text
 
 
 def test_user_markdown_is_rendered_without_raw_html_or_unsafe_links(client, bob, workspace, group_log):
