@@ -573,6 +573,15 @@ def derived_secret_paths(graph, name, _reading=frozenset()):
     producer's secret: a subscription to a value the producer's pages mask (by name, by
     value, write-only, or itself derived), and a string template's rendered text when one
     of its Variables is secret. Secrecy travels with the value to every page that shows it."""
+    # Many consumers read the same producers: remember each answer for this view (HEAD has
+    # no cycles, so an answer does not depend on the chain that asked for it).
+    known = graph.__dict__.setdefault("_derived_secret_paths", {})
+    if name not in known:
+        known[name] = _derived_secret_paths(graph, name, _reading)
+    return list(known[name])
+
+
+def _derived_secret_paths(graph, name, _reading):
     properties = graph.properties_of(name)
     if not isinstance(properties, dict):
         return []
