@@ -36,6 +36,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         self.children = []
+        # SIGTERM (a process manager, `kill`) stops the demo as Ctrl-C does: through the
+        # `finally` below, so the worker and beat do not outlive it.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         localstate.prepare()
         if not os.environ.get("SECRET_KEY"):
             # The web server, workers and beat read var/secret_key; on a first run this
