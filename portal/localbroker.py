@@ -72,9 +72,10 @@ def stop(var_dir):
 
 
 if __name__ == "__main__":
-    from portal.settings import VAR_DIR
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    from django.conf import settings  # the settings name this broker's URL, so read them lazily
 
     if sys.argv[1:] == ["stop"]:
-        stop(VAR_DIR)
+        stop(settings.VAR_DIR)
     else:
-        print(ensure_running(VAR_DIR))
+        print(ensure_running(settings.VAR_DIR))
