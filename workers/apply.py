@@ -263,20 +263,22 @@ def dispatch(run_id, throttled=None):
 
 
 # An apply's actions and what each waits for never change once the run is made: read
-# once per process, not at every dispatch (a dispatch per finished action).
+# once per process, not at every dispatch (a dispatch per finished action). Keyed by the
+# run's creation time too: a database that was reset (the demo's, SQLite's) reuses ids.
 _GRAPHS = {}
 
 
 def _action_graph(run):
     """{action pk: (key, waits_for)} of the run."""
-    graph_of_run = _GRAPHS.get(run.pk)
+    cache_key = (run.pk, run.created_at)
+    graph_of_run = _GRAPHS.get(cache_key)
     if graph_of_run is None:
         if len(_GRAPHS) > 64:
             _GRAPHS.clear()
         graph_of_run = {
             pk: (key, waits_for) for pk, key, waits_for in run.actions.values_list("pk", "key", "waits_for")
         }
-        _GRAPHS[run.pk] = graph_of_run
+        _GRAPHS[cache_key] = graph_of_run
     return graph_of_run
 
 
