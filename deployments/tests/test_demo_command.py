@@ -39,7 +39,7 @@ def _children(pid):
 
 
 @pytest.mark.worker
-def test_sigterm_stops_the_demo_and_its_worker_and_beat(tmp_path):
+def test_the_demo_warns_of_nothing_and_sigterm_stops_it_with_its_worker_and_beat(tmp_path):
     env = {
         k: v
         for k, v in os.environ.items()
@@ -74,8 +74,17 @@ def test_sigterm_stops_the_demo_and_its_worker_and_beat(tmp_path):
         started = _children(demo.pid)
         assert len(started) >= 2, "the demo runs a Celery worker and beat as children"
 
+        time.sleep(3)  # the web server's banner comes after the demo's own lines
         demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=60)
+        rest, _ = demo.communicate(timeout=60)
+        printed = "".join(lines) + rest
+        assert "Starting development server" in printed, printed
+        # Nothing a user of the demo cannot act on: Django's development-server warning,
+        # Celery's superuser warning (in the worker's log), kombu's "No hostname".
+        worker_log = (tmp_path / "var" / "logs" / "worker.log").read_text()
+        for said in (printed, worker_log):
+            assert "WARNING" not in said.upper().replace("WARNINGS", ""), said
+            assert "No hostname was supplied" not in said, said
         deadline = time.monotonic() + 30
         while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
             time.sleep(0.2)

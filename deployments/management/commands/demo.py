@@ -80,6 +80,9 @@ class Command(BaseCommand):
                 + ", ".join(f"{u} / {p} ({role})" for u, p, role in DEMO_USERS)
                 + "\nCLI: .venv/bin/python manage.py workspace show tonys-chips\nStop with Ctrl-C.\n"
             )
+            # The demo is a single-user server on loopback by design (the image runs
+            # gunicorn), so Django's "development server" warning is nothing to act on.
+            os.environ["DJANGO_RUNSERVER_HIDE_WARNING"] = "true"
             call_command("runserver", f"127.0.0.1:{opts['port']}", use_reloader=False)
         finally:
             self.stop_children()
@@ -120,6 +123,9 @@ class Command(BaseCommand):
         return server.endpoint
 
     def start_workers(self, env, concurrency):
+        # On a laptop or a throwaway VM the demo often runs as root; Celery's advice to
+        # drop privileges with --uid is for production workers, not this local toy.
+        env = {**env, "PYTHONWARNINGS": "ignore:You're running the worker with superuser privileges"}
         celery = [sys.executable, "-m", "celery", "-A", "portal"]
         logs = settings.VAR_DIR / "logs"
         logs.mkdir(exist_ok=True)
