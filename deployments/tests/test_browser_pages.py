@@ -22,7 +22,9 @@ from . import mini as m
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = (
+    Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+)  # README's: docs/screenshots.py
 WS = "/workspaces/tonys-chips"
 GATE = [{"Name": "Promote", "Kind": "approval_gate", "Parameters": {"Message": "Ship it?"}}]
 # Elements whose right edge passes their card's, as [card id, element, pixels].

@@ -31,7 +31,9 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+)  # README's: docs/screenshots.py
 PASSWORDS = {"alice": "pw-alice-123", "bob": "pw-bob-123", "mallory": "pw-mallory-123"}
 INGRESS = [
     {
