@@ -74,7 +74,7 @@ def update_target(target, user, name, destination, events, secret="", rotate_sec
         _save(target)
         after = described(target)
         if shown:
-            after["secret"] = "changed"
+            after["signing"] = "changed"  # the secret itself is never written down
         audit.record(
             "notification_target.updated",
             actor=user,
