@@ -159,3 +159,31 @@ def test_a_listener_that_fails_neither_undoes_the_change_nor_stops_the_others(
     cs.refresh_from_db()
     assert cs.status == ChangeSetStatus.NEEDS_APPROVAL
     assert Delivery.objects.get().status == "succeeded"
+
+
+def test_the_audit_listener_hears_events_written_in_bulk_once_committed(workspace, bob, inline):
+    heard = []
+
+    def listen(events):
+        heard.append([(e.pk, e.verb, e.target) for e in events])
+
+    registry.register_audit_listener(listen)
+    try:
+        cs = changesets.create_change_set(workspace, bob, "bulk")
+        assert heard == []  # not before the commit
+        inline(
+            changesets.upsert_component,
+            cs,
+            bob,
+            "logs",
+            "AWS::Logs::LogGroup",
+            {"LogGroupName": "/tonys/bulk"},
+        )
+    finally:
+        registry._audit_listeners.remove(listen)
+
+    [written] = [batch for batch in heard if any(target == "logs" for _, _, target in batch)]
+    assert all(pk is not None for pk, _, _ in written)
+    assert [(verb, target) for _, verb, target in written] == list(
+        AuditEvent.objects.filter(target="logs").values_list("verb", "target")
+    )
