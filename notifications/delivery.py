@@ -113,7 +113,6 @@ def deliver(delivery_id):
         return None  # another worker has it, or it is finished
     delivery = Delivery.objects.select_related("target", "workspace").get(pk=delivery_id)
     target = delivery.target
-    code = None
     try:
         if target is None:
             raise Fail("the target was deleted before it was sent")
@@ -136,7 +135,7 @@ def send(target, delivery):
     if target.kind == TargetKind.EMAIL:
         return _send_email(target, payload)
     if target.kind == TargetKind.SLACK:
-        body = json.dumps({"text": f"{payload['text']} {payload['url']}"[: events.MAX_TEXT + 2000]})
+        body = json.dumps({"text": f"{payload['text']} {payload['url']}"})
         headers = {"Content-Type": "application/json"}
     else:
         body = webhook_body(delivery)
