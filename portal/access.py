@@ -32,6 +32,7 @@ class Seat:
     name: str | None  # the member's role, None for anyone else
     is_editor: bool
     is_approver: bool
+    is_admin: bool = False
 
 
 def role_of(user, workspace):
@@ -40,6 +41,7 @@ def role_of(user, workspace):
         name=member.role if member else None,
         is_editor=bool(member and member.has_role(Role.EDITOR)),
         is_approver=bool(member and member.has_role(Role.APPROVER)),
+        is_admin=bool(member and member.has_role(Role.ADMIN)),
     )
 
 

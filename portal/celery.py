@@ -7,7 +7,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers", "deployments"])
+app.autodiscover_tasks(["workers", "deployments", "notifications"])
 
 
 @app.on_after_configure.connect
@@ -16,6 +16,7 @@ def _beat_schedule(sender, **_):
     sender.conf.beat_schedule = {
         "reap-stuck-work": {"task": "workers.tasks.reap", "schedule": 30.0},
         "reap-stuck-deployments": {"task": "deployments.tasks.reap", "schedule": 30.0},
+        "reap-stuck-notifications": {"task": "notifications.tasks.reap", "schedule": 30.0},
         "refresh-workspaces": {
             "task": "workers.tasks.refresh_all",
             "schedule": settings.PORTAL_REFRESH_EVERY_SECONDS,

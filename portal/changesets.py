@@ -16,7 +16,6 @@ from . import audit, graph, inputs, jsondiff, lifecycle, pointers, registry
 from .access import require_role
 from .errors import ConflictError, NotFound, ValidationError
 from .models import (
-    AuditEvent,
     ChangeSet,
     ChangeSetEntry,
     ChangeSetStatus,
@@ -212,7 +211,7 @@ def _save_entries(cs, items, user):
                 write_only=[f"/properties{p}" for p in write_only],
             )
         )
-    AuditEvent.objects.bulk_create(events, batch_size=1000)
+    audit.record_all(events)
 
 
 def upsert_component(

@@ -33,3 +33,16 @@ def deployed_services(workspace):
     for find in _deploy_stage_finders:
         found.update(find(workspace))
     return found
+
+
+_audit_listeners = []
+
+
+def register_audit_listener(listen):
+    """`listen(events)` hears the audit events each commit saved (a list, in the order they
+    were written), after the commit: what it does can neither block nor undo the change."""
+    _audit_listeners.append(listen)
+
+
+def audit_listeners():
+    return list(_audit_listeners)

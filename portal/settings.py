@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "workers",
     "deployments",
     "topology",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -264,3 +265,26 @@ PORTAL_STAGE_BEAT_SECONDS = float(os.environ.get("PORTAL_STAGE_BEAT_SECONDS", "1
 PORTAL_ACTION_MAX_ATTEMPTS = envint("PORTAL_ACTION_MAX_ATTEMPTS", 3)
 PORTAL_STAGE_MAX_ATTEMPTS = envint("PORTAL_STAGE_MAX_ATTEMPTS", 3)
 PORTAL_REFRESH_EVERY_SECONDS = float(os.environ.get("PORTAL_REFRESH_EVERY_SECONDS", "900"))
+
+# --- Notifications ----------------------------------------------------------------
+# Links in notifications point here (the address users reach the portal at).
+PORTAL_BASE_URL = os.environ.get("PORTAL_BASE_URL", "http://127.0.0.1:8000")
+PORTAL_NOTIFY_MAX_TARGETS = envint("PORTAL_NOTIFY_MAX_TARGETS", 20)  # per workspace
+PORTAL_NOTIFY_TIMEOUT_SECONDS = float(os.environ.get("PORTAL_NOTIFY_TIMEOUT_SECONDS", "10"))
+# Attempts per delivery, and the first wait between two (doubling, at most 15 minutes).
+PORTAL_NOTIFY_MAX_ATTEMPTS = envint("PORTAL_NOTIFY_MAX_ATTEMPTS", 5)
+PORTAL_NOTIFY_RETRY_SECONDS = float(os.environ.get("PORTAL_NOTIFY_RETRY_SECONDS", "30"))
+# Email: SMTP when EMAIL_HOST is set; on a laptop the worker prints the messages.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = envint("EMAIL_PORT", 587)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", bool(EMAIL_HOST))
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = os.environ.get("PORTAL_EMAIL_FROM", "portal@localhost")

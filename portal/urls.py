@@ -19,6 +19,7 @@ urlpatterns = [
     path(WS + "components/<str:name>/", components.component_detail, name="component"),
     path(WS + "types/", editor.type_search, name="type-search"),
     path(WS + "audit/", audit.workspace_audit, name="audit"),
+    path(WS + "settings/", workspaces.workspace_settings, name="workspace-settings"),
     # Change sets
     path(WS + "changesets/", changesets.changeset_list, name="changesets"),
     path(WS + "changesets/new/", changesets.changeset_create, name="changeset-create"),
@@ -43,4 +44,5 @@ urlpatterns = [
     path("", include("workers.urls")),
     path("", include("topology.urls")),
     path("", include("deployments.urls")),
+    path("", include("notifications.urls")),
 ]

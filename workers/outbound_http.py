@@ -1,4 +1,5 @@
-"""GETs that an editor's URL makes from a worker inside the VPC (the http_check stage).
+"""Requests to a URL a user wrote, made from a worker inside the VPC: the http_check
+stage's GETs and the notification webhooks' POSTs.
 
 A URL written in a pipeline must not become a way into what only the VPC can reach:
 
@@ -78,14 +79,24 @@ def resolve(host, port, allow_private):
 def get(url, timeout, allow_private):
     """(status, final URL) of a GET of `url`, redirects followed and checked hop by hop."""
     for _ in range(MAX_REDIRECTS + 1):
-        status, location = _get_once(url, timeout, allow_private)
+        status, headers, _ = _request("GET", url, timeout, allow_private)
+        location = headers.get("Location")
         if status not in REDIRECTS or not location:
             return status, url
         url = urljoin(url, location)
     raise Refused(f"more than {MAX_REDIRECTS} redirects (last to {url})")
 
 
-def _get_once(url, timeout, allow_private):
+def post(url, body, headers, timeout, allow_private, user_agent=USER_AGENT, read_limit=1024):
+    """(status, the first `read_limit` bytes of the answer) of a POST of `body` (bytes).
+    A redirect is not followed: it is the answer."""
+    status, _, content = _request(
+        "POST", url, timeout, allow_private, body, {**headers, "User-Agent": user_agent}, read_limit
+    )
+    return status, content
+
+
+def _request(method, url, timeout, allow_private, body=None, headers=None, read_limit=0):
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -111,14 +122,16 @@ def _get_once(url, timeout, allow_private):
         host_header += f":{parts.port}"
     try:
         response = pool.urlopen(
-            "GET",
+            method,
             target,
-            headers={"Host": host_header, "User-Agent": USER_AGENT},
+            body=body,
+            headers={"User-Agent": USER_AGENT, **(headers or {}), "Host": host_header},
             redirect=False,
             preload_content=False,
         )
         try:
-            return response.status, response.headers.get("Location")
+            content = response.read(read_limit) if read_limit else b""
+            return response.status, response.headers, content
         finally:
             response.close()
     except urllib3.exceptions.HTTPError as exc:

@@ -1,18 +1,20 @@
 """Imports point one way: the domain (portal/) at the bottom, workers/ above it,
-deployments/ and topology/ on top; no module imports the apps above its own, and no
-import cycle exists, counting imports inside functions too. (The same layers are
-import-linter contracts in pyproject.toml: `.venv/bin/lint-imports`.)"""
+deployments/, topology/ and notifications/ on top (none of the three imports another);
+no module imports the apps above its own, and no import cycle exists, counting imports
+inside functions too. (The same layers are import-linter contracts in pyproject.toml:
+`.venv/bin/lint-imports`.)"""
 
 import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("portal", "workers", "deployments", "topology")
+APPS = ("portal", "workers", "deployments", "topology", "notifications")
 # What each app may not import.
+TOP = {"deployments", "topology", "notifications"}
 FORBIDDEN = {
-    "portal": {"workers", "deployments", "topology"},
-    "workers": {"deployments", "topology"},
-    "topology": {"deployments"},
+    "portal": {"workers", *TOP},
+    "workers": TOP,
+    **{app: TOP - {app} for app in TOP},
 }
 
 

@@ -1,4 +1,4 @@
-"""The site home and a workspace's home page."""
+"""The site home, a workspace's home page and its settings page."""
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -7,6 +7,7 @@ from django.shortcuts import render
 from portal import pages
 from portal.access import role_of, workspaces_for
 from portal.filters import ComponentFilter
+from portal.models import Role
 
 from .common import get_workspace
 
@@ -36,3 +37,16 @@ def workspace_home(request, slug):
     if request.htmx and request.htmx.target == "components":
         return render(request, "portal/_components_table.html", context)
     return render(request, "portal/workspace.html", context)
+
+
+@login_required
+def workspace_settings(request, slug):
+    """The workspace's settings, for its admins; the apps above add their panels
+    (notifications: targets and deliveries)."""
+    workspace = get_workspace(request, slug, Role.ADMIN)
+    context = {
+        "workspace": workspace,
+        "members": workspace.memberships.select_related("user").order_by("user__username"),
+        "role": role_of(request.user, workspace),
+    }
+    return render(request, "portal/settings.html", context)
