@@ -5,8 +5,9 @@
 
 It signs in as the demo's users and walks the seed's first change set: bob's view of it,
 alice's approval, the confirmation Apply asks for (cancelled: nothing is applied), a
-component page in dark mode and both topology views. The approval is real: it stays in the
-demo until the demo's next start resets it. Needs Playwright (installed by `./dev test`)
+component page in dark mode, an email notification target on the settings page (with a
+test sent: the demo's workers print emails) and both topology views. What it does is real:
+it stays in the demo until the demo's next start resets it. Needs Playwright (installed by `./dev test`)
 and Debian's Chromium."""
 
 import argparse
@@ -83,6 +84,21 @@ def take(url):
         dark.goto(f"{WORKSPACE}/components/{COMPONENT}/")
         settle(dark)
         dark.screenshot(path=str(SHOTS / "component-dark.png"), full_page=True)
+
+        admin = sign_in(browser, url, "admin")
+        admin.goto(f"{WORKSPACE}/settings/")
+        form = admin.locator("#target-add")
+        form.wait_for()
+        if not admin.locator("#notifications table.targets tbody tr:has-text('on-call')").count():
+            form.locator("input[name=name]").fill("on-call")
+            form.locator("select[name=kind]").select_option("email")
+            form.locator("input[name=destination]").fill("oncall@tonys-chips.example")
+            form.locator("button[type=submit]").click()
+            row = admin.locator("#notifications table.targets tbody tr:has-text('on-call')")
+            row.locator("button:has-text('Send test')").click()
+            admin.locator("#deliveries tbody tr .badge").first.wait_for()
+        settle(admin)
+        admin.screenshot(path=str(SHOTS / "settings-notifications.png"), full_page=True)
 
         for view, name in (("services", "topology-services.png"), ("infrastructure", "topology.png")):
             bob.goto(f"{WORKSPACE}/topology/?view={view}")
