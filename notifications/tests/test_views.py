@@ -48,6 +48,8 @@ def test_it_shows_the_settings_page_to_admins_with_members_and_the_panel(carol):
     assert "<h1>Settings</h1>" in text and "carol" in text and f'hx-get="{PANEL}"' in text
     home = carol.get("/workspaces/tonys-chips/").content.decode()
     assert f'href="{BASE}"' in home
+    nav = carol.get("/workspaces/tonys-chips/changesets/").content.decode().split('class="wsnav"')[1]
+    assert f'<a href="{BASE}">Settings</a>' in nav.split("</nav>")[0]
 
 
 def test_it_refuses_the_settings_to_members_who_are_not_admins_and_hides_them_from_outsiders(
@@ -59,6 +61,7 @@ def test_it_refuses_the_settings_to_members_who_are_not_admins_and_hides_them_fr
         assert outsider.get(path).status_code == 404
         assert client.get(path)["Location"].startswith("/login/")
     assert f'href="{BASE}"' not in approver.get("/workspaces/tonys-chips/").content.decode()
+    assert f'href="{BASE}"' not in approver.get("/workspaces/tonys-chips/changesets/").content.decode()
     assert add(approver).status_code == 403 and add(outsider).status_code == 404
     assert Target.objects.count() == 0
 
