@@ -10,9 +10,10 @@ from types import SimpleNamespace
 
 from django.db.models import Count, F, Q
 
-from . import approvals, changesets, graph, jsondiff, lifecycle
+from . import approvals, changesets, graph, jsondiff, lifecycle, paths, pointers
 from .access import role_of
 from .changesets import ComponentDiff
+from .errors import ValidationError
 from .models import (
     AuditEvent,
     ChangeSet,
@@ -176,18 +177,25 @@ def plan_rows(plan, entries, heads_by_name):
                 "component": a.component,
                 "schema": a.schema,
                 "reason": a.reason,
-                "replace_paths": a.replace_paths,
+                "replace_paths": [_key_path(p, old_doc, new_doc) for p in a.replace_paths],
                 "downtime": a.downtime,
                 "replacement": a.replacement,
                 "alternative": a.alternative,
                 "snapshot": a.snapshot,
-                "held": a.held,
+                "held": {_key_path(p, old_doc, new_doc): why for p, why in a.held.items()},
                 "waits_for": a.waits_for,
                 "local": a.local,
                 "changes": [masked_change(c, a.secret_paths, old_doc, new_doc) for c in a.changes],
             }
         )
     return rows
+
+
+def _key_path(pointer, *documents):
+    try:
+        return pointers.key_path(pointer, *documents)
+    except ValueError:  # a schema pattern with "*", not a pointer into the documents
+        return pointer
 
 
 def status_badge(cs, approval_blockers):
@@ -274,10 +282,11 @@ def component_names(cs):
 
 
 def source_paths(cs, name):
-    """The paths a subscription to `name` can read: its schema's properties (read-only
-    attributes included) under /resource_value, its current /domain keys, its stack
-    outputs by key, and /si."""
-    view = graph.GraphView(cs.workspace, cs).view(name)
+    """[(path, preview)] a subscription to `name` can read, deep and list items by key:
+    what AWS reported (/resource_value, its schema's attributes not observed yet marked so),
+    its desired properties resolved (/domain) and /si; masked as its page masks them."""
+    graph_view = graph.GraphView(cs.workspace, cs)
+    view = graph_view.view(name)
     if view is None:
         return []
     try:
@@ -285,19 +294,14 @@ def source_paths(cs, name):
         attributes = sorted(
             set(ts.property_names) | {p.split("/")[1] for p in ts.read_only if p.count("/") == 1}
         )
-    except Exception:  # an unknown type still offers what it holds
+    except ValidationError:  # an unknown type still offers what it holds
         attributes = []
-    observed = view.resource_value or {}
-    paths = [f"/resource_value/{a}" for a in sorted(set(attributes) | set(observed))]
-    for output in observed.get("Outputs") or []:
-        if isinstance(output, dict) and output.get("OutputKey"):
-            paths.append(f"/resource_value/Outputs/{output['OutputKey']}/OutputValue")
-    for key, value in (view.domain or {}).items():
-        paths.append(f"/domain/{key}")
-        if isinstance(value, dict) and not graph.is_source(value):
-            paths.extend(f"/domain/{key}/{sub}" for sub in value)
-    paths += ["/si/name", "/si/id", "/si/type"]
-    return list(dict.fromkeys(paths))
+    hidden = write_only_for(view.schema) + graph.derived_secret_paths(graph_view, name)
+    observed = mask(view.resource_value or {}, hidden)
+    found = paths.options(observed, "/resource_value", [f"/resource_value/{a}" for a in attributes])
+    found += paths.options(mask(view.domain or {}, hidden), "/domain")
+    found += [(f"/si/{key}", paths.preview(value)) for key, value in view.si.items() if key != "schema"]
+    return list(dict(found).items())[: paths.MAX_PATHS]
 
 
 def component_page(workspace, name, cs=None):
