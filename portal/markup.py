@@ -28,6 +28,9 @@ def _link_open(renderer, tokens, idx, options, env):
 
 
 _markdown.add_render_rule("link_open", _link_open)
+# The registry's texts have no images; one written there would load from anywhere.
+_registry = MarkdownIt("commonmark", {"html": False}).disable("image")
+_registry.add_render_rule("link_open", _link_open)
 
 MAX_DESCRIPTION = 20_000
 
@@ -70,7 +73,7 @@ def _as_markdown(text):
 @functools.lru_cache(maxsize=4096)
 def render_registry_text(text):
     """A registry description as HTML: paragraphs, lists, code, emphasis, links."""
-    return _markdown.render(_as_markdown((text or "")[:MAX_DESCRIPTION]))
+    return _registry.render(_as_markdown((text or "")[:MAX_DESCRIPTION]))
 
 
 def registry_summary(text):
