@@ -15,8 +15,10 @@ from .access import role_of
 from .changesets import ComponentDiff
 from .errors import ValidationError
 from .models import (
+    EDITABLE_STATUSES,
     AuditEvent,
     ChangeSet,
+    ChangeSetEntry,
     ChangeSetStatus,
     Component,
     EntryOp,
@@ -302,6 +304,19 @@ def source_paths(cs, name):
     found += paths.options(mask(view.domain or {}, hidden), "/domain")
     found += [(f"/si/{key}", paths.preview(value)) for key, value in view.si.items() if key != "schema"]
     return list(dict(found).items())[: paths.MAX_PATHS]
+
+
+def change_sets_to_edit_in(workspace, name, limit=50):
+    """The change sets an editor can open `name` in from its page: open to edits, not
+    deleting it; the latest first."""
+    deleting = ChangeSetEntry.objects.filter(name=name, op=EntryOp.DELETE).values("change_set_id")
+    return list(
+        ChangeSet.objects.filter(
+            workspace=workspace, status__in=EDITABLE_STATUSES, merged_version__isnull=True
+        )
+        .exclude(pk__in=deleting)
+        .order_by("-updated_at", "-id")[:limit]
+    )
 
 
 def component_page(workspace, name, cs=None):

@@ -146,3 +146,14 @@ function gotoLine(textarea, line, column) {
 }
 
 for (const textarea of document.querySelectorAll("textarea.json-text")) numberLines(textarea);
+
+// A <select data-shows-when-new="ID"> shows the element ID only while "new" is picked (the
+// component page's "edit in a change set": a name for the change set it starts).
+function showWhenNew(select) {
+  const target = document.getElementById(select.dataset.showsWhenNew);
+  if (target) target.hidden = select.value !== "new";
+}
+document.addEventListener("change", (event) => {
+  if (event.target.matches("[data-shows-when-new]")) showWhenNew(event.target);
+});
+for (const select of document.querySelectorAll("[data-shows-when-new]")) showWhenNew(select);
