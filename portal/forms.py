@@ -507,14 +507,23 @@ class ComponentEditorForm(forms.Form):
                 return
         parts = path.split("/")[1:] if path.startswith("/") else []
         if self.mode == "json":
-            self.add_error("document", f"{shown or '/'}: {message}")
+            line = _line(self.data.get("document"), path)
+            self.add_error("document", f"{shown or '/'}{line}: {message}")
         elif parts and PROP + pointers.unescape(parts[0]) in self.fields:
-            rest = shown.split("/", 2)[2] if shown.count("/") > 1 else ""
-            self.add_error(
-                PROP + pointers.unescape(parts[0]), f"{'/' + rest + ': ' if rest else ''}{message}"
-            )
+            name = PROP + pointers.unescape(parts[0])
+            rest = "/" + shown.split("/", 2)[2] if shown.count("/") > 1 else ""
+            line = _line(self.data.get(name), "/" + path.split("/", 2)[2] if path.count("/") > 1 else "")
+            self.add_error(name, f"{rest}{line}: {message}" if rest or line else message)
         else:
             self.add_error(None, f"{shown + ': ' if shown else ''}{message}")
+
+
+def _line(text, pointer):
+    """ " (line N)" where JSON text holds the value at `pointer` (or its nearest parent)."""
+    lines = inputs.json_lines(text) if isinstance(text, str) and text.strip()[:1] in ("{", "[") else {}
+    while pointer and pointer not in lines:
+        pointer = pointer.rsplit("/", 1)[0]
+    return f" (line {lines[pointer]})" if pointer in lines else ""
 
 
 def _key_path(pointer, document):

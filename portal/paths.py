@@ -25,9 +25,10 @@ def preview(value, limit=PREVIEW_LENGTH):
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def walk(document, prefix=""):
+def walk(document, prefix="", key_paths=True):
     """[(key path, value)] of every value inside `document`, in document order, list items
-    by key where they have one (pointers.item_key). A subscription is one value."""
+    by key where they have one (pointers.item_key; by index with key_paths=False). A
+    subscription is one value."""
     found = []
 
     def visit(node, at):
@@ -36,7 +37,10 @@ def walk(document, prefix=""):
         if isinstance(node, dict) and not subscriptions.is_subscription(node):
             children = [(pointers.child(at, k), v) for k, v in node.items()]
         elif isinstance(node, list):
-            children = [(pointers.child(at, pointers.item_key(node, i) or i), v) for i, v in enumerate(node)]
+            children = [
+                (pointers.child(at, (key_paths and pointers.item_key(node, i)) or i), v)
+                for i, v in enumerate(node)
+            ]
         else:
             return
         for path, value in children:

@@ -97,7 +97,7 @@ document.addEventListener("click", (event) => {
   if (jump) return gotoLine(document.getElementById(jump.dataset.textarea), Number(jump.dataset.gotoLine), Number(jump.dataset.column));
 });
 
-// JSON textareas number their lines, so that "line 68, column 6" in an error can be found;
+// JSON textareas number their lines, so that "line 68, column 6" (or "(line 12)") in an error can be found;
 // each such error gets a button that puts the cursor there.
 function numberLines(textarea) {
   const gutter = document.createElement("div");
@@ -121,14 +121,14 @@ function numberLines(textarea) {
   update();
   const field = textarea.closest(".field");
   for (const error of field ? field.querySelectorAll(".field-error") : []) {
-    const at = /line (\d+), column (\d+)/.exec(error.textContent);
+    const at = /line (\d+)(?:, column (\d+))?/.exec(error.textContent);
     if (!at) continue;
     const button = document.createElement("button");
     button.type = "button";
     button.className = "small secondary goto-line";
     button.textContent = `Go to line ${at[1]}`;
     button.dataset.gotoLine = at[1];
-    button.dataset.column = at[2];
+    button.dataset.column = at[2] || "1";
     button.dataset.textarea = textarea.id;
     error.append(" ", button);
   }

@@ -364,3 +364,27 @@ def test_json_errors_name_the_line_the_textarea_shows(seat, cs):
     assert "(line 5, column 14)" in page.context["form"].errors["document"][0]
     assert 'class="json-text"' in page.content.decode()
     assert not cs.entries.exists()
+
+
+def test_an_engine_error_in_the_json_names_its_line(seat, cs):
+    document = json.loads(json.dumps(TASK))
+    document["ContainerDefinitions"][0]["Cpu"] = "lots"
+    text = json.dumps(document, indent=2)
+    line = text.split("\n").index(next(s for s in text.split("\n") if '"Cpu": "lots"' in s)) + 1
+    page = seat("editor").post(url(cs, EDIT), {"mode": "json", "document": text})
+    assert page.status_code == 400 and not cs.entries.exists()
+    error = page.context["form"].errors["document"][0]
+    assert error.startswith(f"/ContainerDefinitions/web/Cpu (line {line}): ")
+
+
+def test_an_engine_error_in_a_json_field_names_its_line(seat, cs):
+    client = seat("editor")
+    data = form_of(client.get(url(cs, EDIT)))
+    field(
+        data,
+        "p__ContainerDefinitions",
+        '[\n  {\n    "Name": "web",\n    "Image": "web:1",\n    "Cpu": "lots"\n  }\n]',
+    )
+    page = client.post(url(cs, EDIT), data)
+    assert page.status_code == 400
+    assert page.context["form"].errors["p__ContainerDefinitions"][0].startswith("/web/Cpu (line 5): ")
