@@ -302,7 +302,7 @@ def literal_secret_warnings(name, properties, write_only=(), before=None):
                 "keep it in Secrets Manager or SSM Parameter Store and pass a reference (an ARN, "
                 "a subscription, or the service's managed secret such as ManageMasterUserPassword)"
             )
-        warnings.append(f"{name}{path} holds a secret in plain text; {safe}")
+        warnings.append(f"{name}{pointers.key_path(path, properties)} holds a secret in plain text; {safe}")
     return warnings
 
 

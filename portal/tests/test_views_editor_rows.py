@@ -388,3 +388,23 @@ def test_an_engine_error_in_a_json_field_names_its_line(seat, cs):
     page = client.post(url(cs, EDIT), data)
     assert page.status_code == 400
     assert page.context["form"].errors["p__ContainerDefinitions"][0].startswith("/web/Cpu (line 5): ")
+
+
+def test_a_long_environment_goes_through_as_rows(seat, workspace, users):
+    environment = [{"Name": f"VAR_{n}", "Value": f"value {n}"} for n in range(400)]
+    task = {
+        "Family": "big",
+        "ContainerDefinitions": [{"Name": "big", "Image": "big:1", "Environment": environment}],
+    }
+    head(workspace, users["editor"], {"big-task": (TD, task)})
+    cs = changesets.create_change_set(workspace, users["editor"], "big")
+    client = seat("editor")
+    edit = url(cs, "components/big-task/edit/")
+    data = form_of(client.get(edit))
+    assert sum(len(v) for v in data.values()) > 1000  # past Django's default field limit
+    field(data, find(data, "value 399"), "changed")
+    assert client.post(edit, data).status_code == 302
+    assert cs.entries.get(name="big-task").properties["ContainerDefinitions"][0]["Environment"][399] == {
+        "Name": "VAR_399",
+        "Value": "changed",
+    }
