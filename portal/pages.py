@@ -345,7 +345,10 @@ def component_page(workspace, name, cs=None):
             }
             for d in (head.drift if head else [])
         ],
-        "sources": graph.find_sources(properties or {}),
+        "sources": [
+            {"target": pointers.key_path(s.target, properties), "component": s.component, "path": s.path}
+            for s in graph.find_sources(properties or {})
+        ],
         "subscribers": list(
             Subscription.objects.filter(workspace=workspace, change_set=None, producer_name=name)
             .order_by("consumer_name", "target_path")

@@ -96,3 +96,18 @@ def test_it_shows_a_conflict_by_key(client, task, users):
     assert "<code>/ContainerDefinitions/web/Environment/API_URL/Value</code>" in conflicts
     # The resolution still names the place by its index, as the engine stores it.
     assert 'name="path" value="/ContainerDefinitions/0/Environment/2/Value"' in conflicts
+
+
+def test_a_component_page_lists_its_subscriptions_by_key(client, task, users):
+    bob = users["editor"]
+    cs = changesets.create_change_set(task, bob, "subscribe")
+    changesets.set_property(
+        cs,
+        bob,
+        "web-task",
+        "/ContainerDefinitions/0/Environment/2/Value",
+        {"$source": {"component": "web-task", "path": "/si/name"}},
+    )
+    client.force_login(bob)
+    html = client.get(f"/workspaces/{task.slug}/components/web-task/?changeset={cs.pk}").content.decode()
+    assert "<code>/ContainerDefinitions/web/Environment/API_URL/Value</code>" in html
