@@ -28,7 +28,7 @@ from .models import (
 )
 from .plan import plan_actions
 from .schemas import get_schema, write_only_for
-from .secrets import mask, mask_at, mask_event_data, masked_change, masked_conflict
+from .secrets import mask, mask_at, mask_event_data, masked_changes, masked_conflict
 
 OPEN_STATUSES = [
     ChangeSetStatus.OPEN,
@@ -129,23 +129,22 @@ def _merged_diff(entries):
         changes = jsondiff.changes(old, new)
         if changes or e.replace or e.op != EntryOp.EDIT:
             out.append(
-                ComponentDiff(e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts)
+                ComponentDiff(
+                    e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts, old, new
+                )
             )
     return out
 
 
 def diff_rows(cs, entries, heads):
-    """Per component and per path, masked, with the documents each side came from."""
+    """Per component and per path (list items by key), masked in the documents each side
+    came from."""
     diffs = _merged_diff(entries.values()) if cs.merged_version is not None else changesets.diff(cs)
     out = []
     for d in diffs:
         entry = entries.get(d.name)
         head = heads.get(entry.component_id) if entry else None
         base = (entry.base_properties if entry else None) or {}
-        if cs.merged_version is not None or head is None:
-            old_doc = base
-        else:
-            old_doc = head.properties
         new_doc = {} if d.op == "deleted" else (entry.properties if entry else {})
         wo = write_only_for(d.schema)
         out.append(
@@ -154,7 +153,7 @@ def diff_rows(cs, entries, heads):
                 "schema": d.schema,
                 "op": d.op,
                 "replace": d.replace,
-                "changes": [masked_change(c, wo, old_doc, new_doc) for c in d.changes],
+                "changes": masked_changes(d.before, d.after, wo) if d.changes else [],
                 "conflicts": [
                     masked_conflict(c, wo, head.properties if head else None, new_doc, base)
                     for c in d.conflicts
@@ -187,7 +186,7 @@ def plan_rows(plan, entries, heads_by_name):
                 "held": {_key_path(p, old_doc, new_doc): why for p, why in a.held.items()},
                 "waits_for": a.waits_for,
                 "local": a.local,
-                "changes": [masked_change(c, a.secret_paths, old_doc, new_doc) for c in a.changes],
+                "changes": masked_changes(a.before, a.after, a.secret_paths) if a.changes else [],
             }
         )
     return rows

@@ -231,6 +231,24 @@ def masked_change(change, write_only=(), before=None, after=None):
     }
 
 
+def masked_changes(before, after, write_only=()):
+    """The changes from `before` to `after` as people read them (jsondiff.changes by_key:
+    list items by key), each masked_change'd. The concrete pointers among `write_only`
+    (secrets derived by position) are matched by key in both documents as well, so a value
+    keeps its mask wherever its item moved."""
+    before, after = before or {}, after or {}
+    hidden = set(write_only)
+    for pattern in write_only:
+        for doc in (before, after):
+            try:
+                hidden.add(pointers.key_path(pattern, doc))
+            except ValueError:
+                pass
+    return [
+        masked_change(c, sorted(hidden), before, after) for c in jsondiff.changes(before, after, by_key=True)
+    ]
+
+
 def masked_conflict(conflict, write_only=(), head=None, mine=None, base=None):
     """A conflict {path, head, mine, base, ...} with each side masked at its path (in the
     context of the document it came from, where known)."""

@@ -60,12 +60,13 @@ def test_it_shows_the_diff_and_the_plan_by_key(client, task, users):
         assert SECRET not in part
 
 
-def test_it_keeps_the_index_where_the_items_at_it_differ(client, task, users):
+def test_a_renamed_variable_reads_as_one_gone_and_one_new(client, task, users):
     bob = users["editor"]
     cs = changesets.create_change_set(task, bob, "rename")
     changesets.set_property(cs, bob, "web-task", "/ContainerDefinitions/0/Environment/0/Name", "APP_ENV")
     diff = page(client, users, cs)
-    assert "/ContainerDefinitions/web/Environment/0/Name" in diff  # NODE_ENV before, APP_ENV after
+    assert "<code>/ContainerDefinitions/web/Environment/NODE_ENV</code>" in diff
+    assert "<code>/ContainerDefinitions/web/Environment/APP_ENV</code>" in diff
 
 
 def test_it_shows_an_added_item_by_its_key(client, task, users):
@@ -111,3 +112,56 @@ def test_a_component_page_lists_its_subscriptions_by_key(client, task, users):
     client.force_login(bob)
     html = client.get(f"/workspaces/{task.slug}/components/web-task/?changeset={cs.pk}").content.decode()
     assert "<code>/ContainerDefinitions/web/Environment/API_URL/Value</code>" in html
+
+
+# --- Lists compared by key ------------------------------------------------------------------------
+
+
+def test_one_variable_removed_is_one_deletion_by_key(client, task, users):
+    bob = users["editor"]
+    cs = changesets.create_change_set(task, bob, "drop-node-env")
+    changesets.upsert_component(
+        cs,
+        bob,
+        "web-task",
+        TD,
+        {
+            "Family": "web",
+            "ContainerDefinitions": [{"Name": "web", "Image": "web:1", "Environment": ENVIRONMENT[1:]}],
+        },
+    )
+    html = page(client, users, cs)
+    diff = html[html.index('id="diff"') : html.index('id="plan"')]
+    assert diff.count('<td class="path-col">') == 1
+    assert "<code>/ContainerDefinitions/web/Environment/NODE_ENV</code>" in diff
+    assert SECRET not in html
+
+
+def test_by_key_pairs_items_and_falls_back_to_indexes():
+    from portal import jsondiff
+
+    old = {"L": [{"Name": "A", "Value": "1"}, {"Name": "B", "Value": "2"}, {"Name": "C", "Value": "3"}]}
+    new = {"L": [{"Name": "A", "Value": "1"}, {"Name": "C", "Value": "4"}, {"Name": "D", "Value": "5"}]}
+    assert [(c.path, c.op) for c in jsondiff.changes(old, new, by_key=True)] == [
+        ("/L/B", "deleted"),
+        ("/L/C/Value", "modified"),
+        ("/L/D", "added"),
+    ]
+    # The engine's own diff stays by index (it is applied by index).
+    assert [c.path for c in jsondiff.changes(old, new)][0] == "/L/1/Name"
+    # Reordered, or with an item without a key: by index.
+    swapped = {"L": [old["L"][1], old["L"][0], old["L"][2]]}
+    assert [c.path for c in jsondiff.changes(old, swapped, by_key=True)][0] == "/L/0/Name"
+    keyless = {"L": [{"Value": "1"}]}
+    assert jsondiff.changes(keyless, {"L": [{"Value": "2"}]}, by_key=True)[0].path == "/L/0/Value"
+
+
+def test_a_secret_derived_by_position_stays_masked_when_its_item_moves():
+    from portal.secrets import MASK, masked_changes
+
+    before = {"L": [{"Name": "A", "Value": "plain"}, {"Name": "UP", "Value": "derived-one"}]}
+    after = {"L": [{"Name": "UP", "Value": "derived-two"}]}
+    rows = masked_changes(before, after, ["/L/0/Value"])  # the change set's view: UP is at 0
+    shown = {r["path"]: (r["old"], r["new"]) for r in rows}
+    assert list(shown) == ["/L/A", "/L/UP/Value"]
+    assert shown["/L/UP/Value"] == (MASK, MASK)  # at index 1 before, and still masked
