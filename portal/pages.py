@@ -328,6 +328,14 @@ def component_page(workspace, name, cs=None):
     wo = write_only_for(schema) + graph.derived_secret_paths(graph.GraphView(workspace, cs), name)
     applied = head.applied if head else None
     properties = entry.properties if entry else head.properties
+    drift = [
+        {
+            "path": d.get("path", "/"),
+            "desired": mask_at(d.get("desired"), d.get("path", ""), wo, applied),
+            "observed": mask_at(d.get("observed"), d.get("path", ""), wo, head.resource_value),
+        }
+        for d in (head.drift if head else [])
+    ]
     return {
         "name": name,
         "schema": schema,
@@ -336,23 +344,13 @@ def component_page(workspace, name, cs=None):
         "properties": mask(properties, wo),
         "domain": mask(head.domain, wo) if head and not entry else None,
         "resource_value": mask(head.resource_value, wo) if head and head.resource_value is not None else None,
-        "drift": [
-            {
-                "path": d.get("path", "/"),
-                "desired": mask_at(d.get("desired"), d.get("path", ""), wo, applied),
-                "observed": mask_at(d.get("observed"), d.get("path", ""), wo, head.resource_value),
-            }
-            for d in (head.drift if head else [])
-        ],
         "sources": [
             {"target": pointers.key_path(s.target, properties), "component": s.component, "path": s.path}
             for s in graph.find_sources(properties or {})
         ],
-        "subscribers": list(
-            Subscription.objects.filter(workspace=workspace, change_set=None, producer_name=name)
-            .order_by("consumer_name", "target_path")
-            .values("consumer_name", "target_path", "source_path")[:HISTORY_LIMIT]
-        ),
+        "subscribers": _subscribers(workspace, name),
+        "pending": [pointers.key_path(p, head.domain) for p in head.pending] if head and head.pending else [],
+        "drift": [{**d, "path": _key_path(d["path"], applied)} if d["path"] != "/" else d for d in drift],
         "events": list(
             AuditEvent.objects.filter(workspace=workspace, target=name)
             .select_related("actor", "change_set")
@@ -360,6 +358,23 @@ def component_page(workspace, name, cs=None):
         ),
         "component_id": head.id if head else entry.component_id,
     }
+
+
+def _subscribers(workspace, name):
+    """HEAD's subscriptions to `name`, each consumer's property by key."""
+    rows = list(
+        Subscription.objects.filter(workspace=workspace, change_set=None, producer_name=name)
+        .order_by("consumer_name", "target_path")
+        .values("consumer_name", "target_path", "source_path")[:HISTORY_LIMIT]
+    )
+    documents = dict(
+        Component.objects.filter(
+            workspace=workspace, name__in={r["consumer_name"] for r in rows}
+        ).values_list("name", "properties")
+    )
+    for row in rows:
+        row["target_path"] = _key_path(row["target_path"], documents.get(row["consumer_name"]) or {})
+    return rows
 
 
 # --- Audit ------------------------------------------------------------------------------------

@@ -165,3 +165,33 @@ def test_a_secret_derived_by_position_stays_masked_when_its_item_moves():
     shown = {r["path"]: (r["old"], r["new"]) for r in rows}
     assert list(shown) == ["/L/A", "/L/UP/Value"]
     assert shown["/L/UP/Value"] == (MASK, MASK)  # at index 1 before, and still masked
+
+
+def test_a_component_page_names_pending_values_and_subscribers_by_key(client, workspace, users):
+    from portal.tests.factories import src
+
+    env = [
+        {"Name": "NODE_ENV", "Value": "production"},
+        {"Name": "API_URL", "Value": src("lb", "/resource_value/DNSName")},
+    ]
+    head(
+        workspace,
+        users["editor"],
+        {
+            "lb": ("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Subnets": ["subnet-a", "subnet-b"]}),
+            "web-task": (
+                TD,
+                {
+                    "Family": "web",
+                    "ContainerDefinitions": [{"Name": "web", "Image": "web:1", "Environment": env}],
+                },
+            ),
+        },
+    )
+    client.force_login(users["editor"])
+    task_page = client.get(f"/workspaces/{workspace.slug}/components/web-task/").content.decode()
+    assert (
+        "Waiting for values at <code>/ContainerDefinitions/web/Environment/API_URL/Value</code>" in task_page
+    )
+    lb_page = client.get(f"/workspaces/{workspace.slug}/components/lb/").content.decode()
+    assert "<code>/ContainerDefinitions/web/Environment/API_URL/Value</code>" in lb_page  # its subscriber
