@@ -21,6 +21,8 @@ This module needs no database and no Django setup.
 
 import copy
 import functools
+import math
+import re
 from dataclasses import dataclass, field
 
 from . import pointers, subscriptions
@@ -30,6 +32,9 @@ SIMPLE_KINDS = ("string", "integer", "number", "boolean")
 MAX_COLUMNS = 8
 MAX_ROWS = 500
 MAX_TABLES = 100
+# JSON's numbers, in ASCII digits (Python's int() and float() also take "1_000", "٣", "nan").
+INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
 def value_kind(node):
@@ -55,17 +60,16 @@ class Column:
     def parse(self, text):
         """The JSON value a cell's text stands for; ValueError with the reason."""
         if self.kind == "integer":
-            try:
-                return int(text.strip())
-            except ValueError:
-                raise ValueError(f"{self.name} must be a whole number, not {text!r}") from None
+            if not INTEGER.fullmatch(text.strip()):
+                raise ValueError(f"{self.name} must be a whole number, not {text!r}")
+            return int(text.strip())
         if self.kind == "number":
-            for parse in (int, float):
-                try:
-                    return parse(text.strip())
-                except ValueError:
-                    pass
-            raise ValueError(f"{self.name} must be a number, not {text!r}")
+            if INTEGER.fullmatch(text.strip()):
+                return int(text.strip())
+            number = float(text.strip()) if NUMBER.fullmatch(text.strip()) else math.nan
+            if not math.isfinite(number):
+                raise ValueError(f"{self.name} must be a number, not {text!r}")
+            return number
         if self.kind == "boolean":
             if text not in ("true", "false"):
                 raise ValueError(f"{self.name} must be true or false")

@@ -219,3 +219,15 @@ def test_set_at_follows_keys_and_makes_keyed_items():
         rows.set_at(doc, "/Family/x", source, TD)
     with pytest.raises(ValueError, match="there is no item 5"):
         rows.set_at(doc, "/ContainerDefinitions/5/Image", source, TD)
+
+
+def test_cells_take_json_numbers_only():
+    port = rows.Column("ContainerPort", "integer")
+    weight = rows.Column("Weight", "number")
+    assert port.parse(" 3000 ") == 3000 and weight.parse("2.5") == 2.5 and weight.parse("2") == 2
+    for text in ("1_000", "٣", "3.0", "0x10", ""):
+        with pytest.raises(ValueError, match="must be a whole number"):
+            port.parse(text)
+    for text in ("nan", "inf", "1e999", "1,5"):
+        with pytest.raises(ValueError, match="must be a number"):
+            weight.parse(text)
