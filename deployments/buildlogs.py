@@ -26,14 +26,14 @@ import uuid
 from django.db import transaction
 from django.utils import timezone
 
-from portal import audit, inputs, jsondiff
+from portal import audit, inputs
 from portal.access import require_role, workspaces_for
 from portal.errors import NotFound, ValidationError
 from portal.graph import find_sources
 from portal.models import ChangeSet, EntryOp, Role
 from portal.plan import action_label
 from portal.schemas import write_only_for
-from portal.secrets import mask, mask_text, masked_change, secret_values
+from portal.secrets import mask, mask_text, masked_changes, secret_values
 from workers.models import Action
 
 from .models import BuildLog, BuildLogComponent, BuildLogKind, BuildLogStatus, PipelineRun, RunStatus
@@ -135,7 +135,7 @@ def _phase(cs, apply_runs, known):
             replaced = e.replace or any(a.kind == "replace" for a in acts)
             op = "replaced" if replaced else "updated"
             base, new = e.base_properties or {}, e.properties or {}
-            item["changes"] = [masked_change(c, wo, base, new) for c in jsondiff.changes(base, new)]
+            item["changes"] = masked_changes(base, new, wo)
             if replaced and not item["reason"]:
                 item["reason"] = "marked for replacement"
         item["op"] = op

@@ -6,12 +6,11 @@ import json
 
 from django import forms
 
-from . import graph, inputs, pointers
+from . import graph, inputs, paths, pointers, rows
 from .errors import ValidationError
 from .models import ChangeSetStatus
 from .secrets import UNCHANGED, hide_secrets, restore_secrets
 
-SIMPLE_KINDS = ("string", "integer", "number", "boolean")
 PROP = "p__"  # prefix of the property fields
 SECRET_HELP = f"A secret: {UNCHANGED} keeps the stored value; type a new value to change it."
 
@@ -42,28 +41,28 @@ class ChangeSetFilterForm(forms.Form):
 
 # --- The component editor ---------------------------------------------------------------------
 
+MAX_NEW_SUBSCRIPTIONS = 50
+
 
 def property_kind(type_schema, name):
     """'string' | 'integer' | 'number' | 'boolean' | 'enum' | 'json' for a top-level property."""
     node = type_schema.subschema(f"/{pointers.join([name])[1:]}") if type_schema else None
-    if not isinstance(node, dict):
-        return "json"
-    if isinstance(node.get("enum"), list) and node["enum"]:
-        return "enum"
-    kind = node.get("type")
-    if isinstance(kind, list):
-        kind = kind[0] if len(kind) == 1 else None
-    return kind if kind in SIMPLE_KINDS else "json"
+    return rows.value_kind(node)
 
 
 class JSONField(forms.CharField):
-    """A JSON document in a textarea; empty means "not set"."""
+    """A JSON document in a textarea; empty means "not set". The text is parsed as typed
+    (never stripped), so the line and column of an error are those the textarea shows."""
 
     widget = forms.Textarea
 
+    def __init__(self, **kwargs):
+        super().__init__(strip=False, **kwargs)
+        self.widget.attrs.update({"class": "json-text", "spellcheck": "false", "wrap": "off"})
+
     def to_python(self, value):
-        text = (value or "").strip()
-        if not text:
+        text = value or ""
+        if not text.strip():
             return None
         try:
             inputs.check_json_text(text, "this JSON")
@@ -85,7 +84,7 @@ def _json_text(value):
 class SubscriptionRow:
     """One $source row of the editor: where it goes (target) and what it reads."""
 
-    def __init__(self, index, target, component, path, removed=False):
+    def __init__(self, index, target, component, path, removed=False, shown_target=None):
         self.index, self.target, self.component, self.path, self.removed = (
             index,
             target,
@@ -93,6 +92,7 @@ class SubscriptionRow:
             path,
             removed,
         )
+        self.shown_target = shown_target or target
         self.errors = []
 
     @property
@@ -112,18 +112,32 @@ class SubscriptionRow:
         return {graph.SOURCE_KEY: {"component": self.component, "path": self.path}}
 
 
+class NewSubscription:
+    """A subscription the editor adds when it saves: where it goes (a path, list items by
+    key or by index) and what it reads."""
+
+    def __init__(self, index, target="", component="", path=""):
+        self.index, self.target, self.component, self.path = index, target, component, path
+        self.errors = []
+        self.placed = ""  # the index pointer it was set at
+
+    @property
+    def is_blank(self):
+        return not (self.target or self.component or self.path)
+
+    def source(self):
+        return {graph.SOURCE_KEY: {"component": self.component, "path": self.path}}
+
+
 class ComponentEditorForm(forms.Form):
     """Properties as fields generated from the type schema where it is simple (top-level
-    strings, numbers, booleans, enums), as validated JSON where it is not, and the
-    component's subscriptions with a picker to add one.
+    strings, numbers, booleans, enums), lists of keyed objects (environment variables,
+    tags, port mappings, ...) as rows (portal.rows), validated JSON for the rest; the
+    component's subscriptions, and a picker that adds any number of them on save.
 
     mode="json" edits the whole document in one textarea instead. Secrets are shown as
     UNCHANGED, never in the clear; an UNCHANGED sent back keeps the stored value.
     """
-
-    new_target = forms.CharField(required=False, label="Property path")
-    new_component = forms.CharField(required=False, label="Component")
-    new_path = forms.CharField(required=False, label="Path")
 
     def __init__(
         self,
@@ -141,6 +155,8 @@ class ComponentEditorForm(forms.Form):
         self.stored = properties or {}
         self.write_only = list(type_schema.write_only) if type_schema else []
         properties = hide_secrets(self.stored, self.write_only)
+        self.shown = properties
+        self.submitted = None  # the document the input made, once properties() ran
         if is_new:
             self.fields["name"] = forms.CharField(max_length=255, label="Name")
             self.order_fields(["name"])
@@ -148,9 +164,10 @@ class ComponentEditorForm(forms.Form):
             self.fields["replace"] = forms.BooleanField(
                 required=False, initial=replace, label="Replace: delete and recreate the resource"
             )
-        self.subscriptions = self._subscriptions(properties, data)
-        subscribed = {s.field for s in self.subscriptions if s.top_level}
+        self.new_subscriptions = self._new_subscriptions(data)
         if mode == "json":
+            self.tables = []
+            self.subscriptions = self._subscriptions(properties, data)
             self.fields["document"] = JSONField(
                 required=False, initial=_json_text(properties), label="Properties (JSON)"
             )
@@ -158,15 +175,35 @@ class ComponentEditorForm(forms.Form):
                 self.fields["document"].help_text = SECRET_HELP
             self.property_names = []
             return
+        found = rows.find_tables(type_schema, properties)
+        self.tables, self.table_problem = self._tables(found, data)
+        self.subscriptions = self._subscriptions(properties, data, [t.pointer for t in found if t.present])
+        subscribed = {s.field for s in self.subscriptions if s.top_level}
+        as_rows = {t.name for t in found if t.top_level}
+        rest = rows.cut(properties, found)
         names = list(type_schema.property_names) if type_schema else []
         read_only = {p[1:] for p in (type_schema.read_only if type_schema else []) if p.count("/") == 1}
         names = [n for n in names if n not in read_only or n in properties]
         names += sorted(n for n in properties if n not in names)
-        self.property_names = [n for n in names if n not in subscribed]
+        self.property_names = [n for n in names if n not in subscribed and n not in as_rows]
         self.subscribed_fields = subscribed
         required = set(type_schema.required if type_schema else [])
         for name in self.property_names:
-            self.fields[PROP + name] = self._field(name, properties.get(name), name in required)
+            field = self._field(name, rest.get(name), name in required)
+            inside = [t.name + " of " + t.owner for t in found if t.present and t.at.startswith(f"/{name}/")]
+            if inside:
+                field.help_text = " ".join(
+                    [field.help_text, f"Edited as rows below: {', '.join(inside)}."]
+                ).strip()
+            self.fields[PROP + name] = field
+
+    def _tables(self, found, data):
+        if data is None:
+            return found, None
+        try:
+            return [rows.read_posted(table, t, data) for t, table in enumerate(found)], None
+        except ValueError as exc:
+            return found, str(exc)
 
     def _field(self, name, value, required):
         kind = (
@@ -209,20 +246,114 @@ class ComponentEditorForm(forms.Form):
         if value == UNCHANGED or UNCHANGED in _json_text(value):
             field.help_text = SECRET_HELP
         field.required_by_schema = required
+        field.description = self._description(name)
         field.label = name
         return field
 
-    def _subscriptions(self, properties, data):
+    def _description(self, name):
+        node = self.type_schema.subschema(pointers.join([name])) if self.type_schema else None
+        return (node.get("description") or "") if isinstance(node, dict) else ""
+
+    def _subscriptions(self, properties, data, in_rows=()):
+        """The subscriptions shown in the list: all but those in a table's cells (the
+        cells show them)."""
         if data is None:
             return [
-                SubscriptionRow(i, s.target, s.component, s.path)
+                SubscriptionRow(
+                    i, s.target, s.component, s.path, shown_target=pointers.key_path(s.target, properties)
+                )
                 for i, s in enumerate(graph.find_sources(properties))
+                if not any(pointers.is_prefix(p, s.target) for p in in_rows)
             ]
         removed = set(data.getlist("sub_remove"))
-        rows = zip(
+        posted = zip(
             data.getlist("sub_target"), data.getlist("sub_component"), data.getlist("sub_path"), strict=False
         )
-        return [SubscriptionRow(i, t, c, p, str(i) in removed) for i, (t, c, p) in enumerate(rows)]
+        return [
+            SubscriptionRow(i, t, c, p, str(i) in removed, shown_target=_key_path(t, properties))
+            for i, (t, c, p) in enumerate(posted)
+        ]
+
+    def _new_subscriptions(self, data):
+        if data is None:
+            return [NewSubscription(0)]
+        posted = list(
+            zip(
+                data.getlist("new_target"),
+                data.getlist("new_component"),
+                data.getlist("new_path"),
+                strict=False,
+            )
+        )
+        subs = [
+            NewSubscription(i, t.strip(), c.strip(), p.strip())
+            for i, (t, c, p) in enumerate(posted[: MAX_NEW_SUBSCRIPTIONS + 1])
+        ]
+        subs = [s for s in subs if not s.is_blank] or [NewSubscription(0)]
+        if len(subs) > MAX_NEW_SUBSCRIPTIONS:
+            subs[-1].errors.append(
+                f"at most {MAX_NEW_SUBSCRIPTIONS} new subscriptions at a time: save, then add more"
+            )
+        return subs
+
+    # --- what the page shows beside the fields
+
+    def target_paths(self):
+        """[(path, preview)] a new subscription can go to: the document's values, deep and
+        by key, and the schema's top-level properties."""
+        names = [
+            f"/{pointers.join([n])[1:]}"
+            for n in (self.type_schema.property_names if self.type_schema else [])
+        ]
+        return paths.options(self.shown, "", names)
+
+    def _table_view(self, t, table):
+        """What _rows.html shows of table t: its rows (and one blank row to fill), each
+        cell with its input's name and its key path for the subscription picker."""
+
+        def row_view(row, number, blank=False):
+            cells = [
+                {
+                    "j": j,
+                    "column": column,
+                    "cell": cell,
+                    "name": f"rows-{t}-{row.id}-{j}",
+                    "path": table.cell_path(row, column) if j and not blank else "",
+                }
+                for j, (column, cell) in enumerate(zip(table.columns, row.cells, strict=True))
+            ]
+            return {
+                "id": row.id,
+                "number": number,
+                "blank": blank,
+                "removed": row.removed,
+                "errors": row.errors,
+                "cells": cells,
+            }
+
+        views = [row_view(row, n + 1) for n, row in enumerate(table.rows) if not row.is_blank or row.errors]
+        blank = table.blank_row()
+        views.append(row_view(blank, len(views) + 1, blank=True))
+        template = table.blank_row("__ID__")
+        return {
+            "t": t,
+            "table": table,
+            "rows": views,
+            "template_row": row_view(template, "", blank=True),
+            "description": rows.description_at(self.type_schema, table.pointer),
+        }
+
+    def present_tables(self):
+        """(index, table) of the lists shown open: those the document holds or the input filled."""
+        return [
+            self._table_view(t, table)
+            for t, table in enumerate(self.tables)
+            if table.present or any(not r.is_blank for r in table.rows)
+        ]
+
+    def absent_tables(self):
+        shown = {view["t"] for view in self.present_tables()}
+        return [self._table_view(t, table) for t, table in enumerate(self.tables) if t not in shown]
 
     # --- reading the input back
 
@@ -242,6 +373,15 @@ class ComponentEditorForm(forms.Form):
     def other_fields(self):
         shown = {f.name for f in self.set_fields()}
         return [f for f in self.property_fields() if f.name not in shown]
+
+    def clean(self):
+        data = super().clean()
+        if self.mode != "json":
+            if self.table_problem:
+                raise forms.ValidationError(self.table_problem)
+            if None in [table.items() for table in self.tables]:  # every table says what is wrong
+                raise forms.ValidationError("Some rows need fixing: see the lists below.")
+        return data
 
     def properties(self):
         """The properties document the input describes (call after is_valid())."""
@@ -270,6 +410,8 @@ class ComponentEditorForm(forms.Form):
             for s in self.subscriptions:
                 if s.top_level and not s.removed:
                     props[s.field] = s.source()
+            if not self._place_tables(props):
+                return None
         for s in self.subscriptions:
             if (
                 s.removed
@@ -277,36 +419,56 @@ class ComponentEditorForm(forms.Form):
                 and graph.is_source(_at(props, s.target))
             ):
                 pointers.delete_value(props, pointers.split(s.target))
+        self.submitted = props
         try:
             props = restore_secrets(props, self.stored, self.write_only)
         except ValidationError as exc:
             self.add_engine_errors(exc)
             return None
-        return self._add_new_subscription(props)
+        props = self._add_new_subscriptions(props)
+        self.submitted = props
+        return props
 
-    def _add_new_subscription(self, props):
-        target, component, path = (
-            self.cleaned_data.get(k, "").strip() for k in ("new_target", "new_component", "new_path")
-        )
-        if not (target or component or path):
-            return props
-        for key, value, label in (
-            ("new_target", target, "the property path"),
-            ("new_component", component, "a component"),
-            ("new_path", path, "a path"),
-        ):
-            if not value:
-                self.add_error(key, f"choose {label} to subscribe")
-        if self.errors:
-            return None
-        if not target.startswith("/"):
-            target = "/" + target
-        try:
-            pointers.set_value(
-                props, pointers.split(target), {graph.SOURCE_KEY: {"component": component, "path": path}}
-            )
-        except (ValueError, IndexError, KeyError, TypeError):
-            self.add_error("new_target", f"{target}: there is no such place in the properties")
+    def _place_tables(self, props):
+        for table in self.tables:
+            problem = rows.place(props, table)
+            if problem:
+                table.errors.append(problem)
+        if any(table.errors for table in self.tables):
+            self.add_error(None, "Some rows have nowhere to go: see the lists below.")
+            return False
+        for table in self.tables:
+            table.placed_at = rows.placed_pointer(props, table)
+        return True
+
+    def _add_new_subscriptions(self, props):
+        targets = {}
+        for s in self.new_subscriptions:
+            if s.is_blank:
+                continue
+            missing = [
+                label
+                for value, label in (
+                    (s.target, "the property it goes to"),
+                    (s.component, "a component"),
+                    (s.path, "a path"),
+                )
+                if not value
+            ]
+            if missing:
+                s.errors.append(f"choose {' and '.join(missing)} to subscribe")
+                continue
+            target = s.target if s.target.startswith("/") else "/" + s.target
+            try:
+                s.placed = rows.set_at(props, target, s.source(), self.type_schema)
+            except ValueError as exc:
+                s.errors.append(f"{target}: {exc}")
+                continue
+            if s.placed in targets:
+                s.errors.append(f"{target}: the new subscription above goes there too; keep one")
+            targets[s.placed] = s
+        if any(s.errors for s in self.new_subscriptions):
+            self.add_error(None, "A new subscription needs fixing: see the subscriptions below.")
             return None
         return props
 
@@ -323,24 +485,52 @@ class ComponentEditorForm(forms.Form):
             self._attach(path, message)
 
     def _attach(self, path, message):
-        new_target = (self.data.get("new_target") or "").strip()
+        shown = _key_path(path, self.submitted) if path else path
         for s in self.subscriptions:
-            if path == s.target or path.startswith(s.target + "/"):
+            if pointers.is_prefix(s.target, path):
                 s.errors.append(message)
                 return
-        if new_target and (path == new_target or path == "/" + new_target.lstrip("/")):
-            self.add_error("new_target", message)
-            return
+        for s in self.new_subscriptions:
+            if s.placed and pointers.is_prefix(s.placed, path):
+                s.errors.append(message)
+                return
+        for table in self.tables:
+            placed = getattr(table, "placed_at", None)
+            if placed and pointers.is_prefix(placed, path):
+                rest = pointers.split(path[len(placed) :]) if path != placed else []
+                if rest and rest[0].isdigit() and int(rest[0]) < len(table.placed):
+                    inner = pointers.join(rest[1:])
+                    table.placed[int(rest[0])].errors.append(f"{inner[1:] + ': ' if inner else ''}{message}")
+                else:
+                    table.errors.append(f"{shown}: {message}")
+                self.add_error(None, f"{shown}: {message}")
+                return
         parts = path.split("/")[1:] if path.startswith("/") else []
         if self.mode == "json":
-            self.add_error("document", f"{path or '/'}: {message}")
+            line = _line(self.data.get("document"), path)
+            self.add_error("document", f"{shown or '/'}{line}: {message}")
         elif parts and PROP + pointers.unescape(parts[0]) in self.fields:
-            rest = "/".join(parts[1:])
-            self.add_error(
-                PROP + pointers.unescape(parts[0]), f"{'/' + rest + ': ' if rest else ''}{message}"
-            )
+            name = PROP + pointers.unescape(parts[0])
+            rest = "/" + shown.split("/", 2)[2] if shown.count("/") > 1 else ""
+            line = _line(self.data.get(name), "/" + path.split("/", 2)[2] if path.count("/") > 1 else "")
+            self.add_error(name, f"{rest}{line}: {message}" if rest or line else message)
         else:
-            self.add_error(None, f"{path + ': ' if path else ''}{message}")
+            self.add_error(None, f"{shown + ': ' if shown else ''}{message}")
+
+
+def _line(text, pointer):
+    """ " (line N)" where JSON text holds the value at `pointer` (or its nearest parent)."""
+    lines = inputs.json_lines(text) if isinstance(text, str) and text.strip()[:1] in ("{", "[") else {}
+    while pointer and pointer not in lines:
+        pointer = pointer.rsplit("/", 1)[0]
+    return f" (line {lines[pointer]})" if pointer in lines else ""
+
+
+def _key_path(pointer, document):
+    try:
+        return pointers.key_path(pointer, document) if document is not None else pointer
+    except ValueError:
+        return pointer
 
 
 def _at(doc, pointer):

@@ -5,6 +5,7 @@ Each rule lives here once; the entry points call it before anything is parsed de
 walked or saved. This module needs no database and no Django setup.
 """
 
+import bisect
 import json
 import re
 import unicodedata
@@ -210,3 +211,47 @@ def _check_strings(doc, path):
             stack.extend((item, f"{at}/{key}") for key, item in value.items())
         elif isinstance(value, list):
             stack.extend((item, f"{at}/{i}") for i, item in enumerate(value))
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")
+
+
+def json_lines(text):
+    """{pointer: line} of where each value of JSON text starts (1-based, as a textarea
+    numbers its lines), so that an error found in the parsed value can name its line.
+    {} for text that does not parse; a repeated key has the line of its last value."""
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"]
+    decoder = json.JSONDecoder()
+    lines = {}
+
+    def skip(i):
+        return _WHITESPACE.match(text, i).end()
+
+    def value(i, at):
+        i = skip(i)
+        lines[at] = bisect.bisect_right(newlines, i - 1) + 1
+        opening = text[i]
+        if opening not in "[{":
+            return decoder.raw_decode(text, i)[1]
+        closing, index = ("}", None) if opening == "{" else ("]", 0)
+        i = skip(i + 1)
+        if text[i] == closing:
+            return i + 1
+        while True:
+            if index is None:
+                key, i = json.decoder.scanstring(text, skip(i) + 1)
+                i = skip(i) + 1  # the colon
+                i = skip(value(i, pointers.child(at, key)))
+            else:
+                i = skip(value(i, pointers.child(at, index)))
+                index += 1
+            if text[i] == closing:
+                return i + 1
+            i += 1  # the comma
+
+    try:
+        check_json_text(text)
+        value(0, "")
+    except (ValueError, IndexError, ValidationError):
+        return {}
+    return lines

@@ -26,8 +26,13 @@ def _is_leaf(value):
     return not isinstance(value, dict | list) or is_subscription(value)
 
 
-def changes(old, new, path=""):
-    """The smallest subtrees that differ, in document order."""
+def changes(old, new, path="", by_key=False):
+    """The smallest subtrees that differ, in document order.
+
+    by_key=True (for people to read, never to apply): two lists whose items all have a key
+    (pointers.item_key) in the same order are compared item by item of the same key, with
+    key paths, so that one variable removed from an environment is one deletion, not a
+    change at every index after it."""
     if old == new:
         return []
     if isinstance(old, dict) and isinstance(new, dict) and not _is_leaf(old) and not _is_leaf(new):
@@ -39,8 +44,12 @@ def changes(old, new, path=""):
             elif key not in old:
                 out.append(Change(child, "added", None, new[key]))
             else:
-                out.extend(changes(old[key], new[key], child))
+                out.extend(changes(old[key], new[key], child, by_key))
         return out
+    if by_key and isinstance(old, list) and isinstance(new, list):
+        paired = _by_key(old, new, path)
+        if paired is not None:
+            return paired
     if isinstance(old, list) and isinstance(new, list):
         out = []
         for i in range(max(len(old), len(new))):
@@ -50,9 +59,35 @@ def changes(old, new, path=""):
             elif i >= len(old):
                 out.append(Change(child, "added", None, new[i]))
             else:
-                out.extend(changes(old[i], new[i], child))
+                out.extend(changes(old[i], new[i], child, by_key))
         return out
     return [Change(path, "modified", old, new)]
+
+
+def _by_key(old, new, path):
+    """changes() of two lists paired by their items' keys, or None when they cannot be."""
+    old_keys = [pointers.item_key(old, i) for i in range(len(old))]
+    new_keys = [pointers.item_key(new, i) for i in range(len(new))]
+    if None in old_keys or None in new_keys:
+        return None
+    new_at = {k: i for i, k in enumerate(new_keys)}
+    kept = [k for k in old_keys if k in new_at]
+    if kept != [k for k in new_keys if k in set(old_keys)]:
+        return None  # reordered: the order is part of the change, shown by index
+    out = []
+    for i, key in enumerate(old_keys):
+        child = pointers.child(path, key)
+        if key in new_at:
+            out.extend(changes(old[i], new[new_at[key]], child, by_key=True))
+        else:
+            out.append(Change(child, "deleted", old[i], None))
+    old_set = set(old_keys)
+    out += [
+        Change(pointers.child(path, k), "added", None, new[i])
+        for i, k in enumerate(new_keys)
+        if k not in old_set
+    ]
+    return out
 
 
 def value_at(doc, path):

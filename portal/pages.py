@@ -10,12 +10,15 @@ from types import SimpleNamespace
 
 from django.db.models import Count, F, Q
 
-from . import approvals, changesets, graph, jsondiff, lifecycle
+from . import approvals, changesets, graph, jsondiff, lifecycle, paths, pointers
 from .access import role_of
 from .changesets import ComponentDiff
+from .errors import ValidationError
 from .models import (
+    EDITABLE_STATUSES,
     AuditEvent,
     ChangeSet,
+    ChangeSetEntry,
     ChangeSetStatus,
     Component,
     EntryOp,
@@ -25,7 +28,7 @@ from .models import (
 )
 from .plan import plan_actions
 from .schemas import get_schema, write_only_for
-from .secrets import mask, mask_at, mask_event_data, masked_change, masked_conflict
+from .secrets import mask, mask_at, mask_event_data, masked_changes, masked_conflict
 
 OPEN_STATUSES = [
     ChangeSetStatus.OPEN,
@@ -126,23 +129,22 @@ def _merged_diff(entries):
         changes = jsondiff.changes(old, new)
         if changes or e.replace or e.op != EntryOp.EDIT:
             out.append(
-                ComponentDiff(e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts)
+                ComponentDiff(
+                    e.name, e.schema, op, str(e.component_id), e.replace, changes, e.conflicts, old, new
+                )
             )
     return out
 
 
 def diff_rows(cs, entries, heads):
-    """Per component and per path, masked, with the documents each side came from."""
+    """Per component and per path (list items by key), masked in the documents each side
+    came from."""
     diffs = _merged_diff(entries.values()) if cs.merged_version is not None else changesets.diff(cs)
     out = []
     for d in diffs:
         entry = entries.get(d.name)
         head = heads.get(entry.component_id) if entry else None
         base = (entry.base_properties if entry else None) or {}
-        if cs.merged_version is not None or head is None:
-            old_doc = base
-        else:
-            old_doc = head.properties
         new_doc = {} if d.op == "deleted" else (entry.properties if entry else {})
         wo = write_only_for(d.schema)
         out.append(
@@ -151,7 +153,7 @@ def diff_rows(cs, entries, heads):
                 "schema": d.schema,
                 "op": d.op,
                 "replace": d.replace,
-                "changes": [masked_change(c, wo, old_doc, new_doc) for c in d.changes],
+                "changes": masked_changes(d.before, d.after, wo) if d.changes else [],
                 "conflicts": [
                     masked_conflict(c, wo, head.properties if head else None, new_doc, base)
                     for c in d.conflicts
@@ -176,18 +178,25 @@ def plan_rows(plan, entries, heads_by_name):
                 "component": a.component,
                 "schema": a.schema,
                 "reason": a.reason,
-                "replace_paths": a.replace_paths,
+                "replace_paths": [_key_path(p, old_doc, new_doc) for p in a.replace_paths],
                 "downtime": a.downtime,
                 "replacement": a.replacement,
                 "alternative": a.alternative,
                 "snapshot": a.snapshot,
-                "held": a.held,
+                "held": {_key_path(p, old_doc, new_doc): why for p, why in a.held.items()},
                 "waits_for": a.waits_for,
                 "local": a.local,
-                "changes": [masked_change(c, a.secret_paths, old_doc, new_doc) for c in a.changes],
+                "changes": masked_changes(a.before, a.after, a.secret_paths) if a.changes else [],
             }
         )
     return rows
+
+
+def _key_path(pointer, *documents):
+    try:
+        return pointers.key_path(pointer, *documents)
+    except ValueError:  # a schema pattern with "*", not a pointer into the documents
+        return pointer
 
 
 def status_badge(cs, approval_blockers):
@@ -274,10 +283,11 @@ def component_names(cs):
 
 
 def source_paths(cs, name):
-    """The paths a subscription to `name` can read: its schema's properties (read-only
-    attributes included) under /resource_value, its current /domain keys, its stack
-    outputs by key, and /si."""
-    view = graph.GraphView(cs.workspace, cs).view(name)
+    """[(path, preview)] a subscription to `name` can read, deep and list items by key:
+    what AWS reported (/resource_value, its schema's attributes not observed yet marked so),
+    its desired properties resolved (/domain) and /si; masked as its page masks them."""
+    graph_view = graph.GraphView(cs.workspace, cs)
+    view = graph_view.view(name)
     if view is None:
         return []
     try:
@@ -285,19 +295,27 @@ def source_paths(cs, name):
         attributes = sorted(
             set(ts.property_names) | {p.split("/")[1] for p in ts.read_only if p.count("/") == 1}
         )
-    except Exception:  # an unknown type still offers what it holds
+    except ValidationError:  # an unknown type still offers what it holds
         attributes = []
-    observed = view.resource_value or {}
-    paths = [f"/resource_value/{a}" for a in sorted(set(attributes) | set(observed))]
-    for output in observed.get("Outputs") or []:
-        if isinstance(output, dict) and output.get("OutputKey"):
-            paths.append(f"/resource_value/Outputs/{output['OutputKey']}/OutputValue")
-    for key, value in (view.domain or {}).items():
-        paths.append(f"/domain/{key}")
-        if isinstance(value, dict) and not graph.is_source(value):
-            paths.extend(f"/domain/{key}/{sub}" for sub in value)
-    paths += ["/si/name", "/si/id", "/si/type"]
-    return list(dict.fromkeys(paths))
+    hidden = write_only_for(view.schema) + graph.derived_secret_paths(graph_view, name)
+    observed = mask(view.resource_value or {}, hidden)
+    found = paths.options(observed, "/resource_value", [f"/resource_value/{a}" for a in attributes])
+    found += paths.options(mask(view.domain or {}, hidden), "/domain")
+    found += [(f"/si/{key}", paths.preview(value)) for key, value in view.si.items() if key != "schema"]
+    return list(dict(found).items())[: paths.MAX_PATHS]
+
+
+def change_sets_to_edit_in(workspace, name, limit=50):
+    """The change sets an editor can open `name` in from its page: open to edits, not
+    deleting it; the latest first."""
+    deleting = ChangeSetEntry.objects.filter(name=name, op=EntryOp.DELETE).values("change_set_id")
+    return list(
+        ChangeSet.objects.filter(
+            workspace=workspace, status__in=EDITABLE_STATUSES, merged_version__isnull=True
+        )
+        .exclude(pk__in=deleting)
+        .order_by("-updated_at", "-id")[:limit]
+    )
 
 
 def component_page(workspace, name, cs=None):
@@ -310,6 +328,14 @@ def component_page(workspace, name, cs=None):
     wo = write_only_for(schema) + graph.derived_secret_paths(graph.GraphView(workspace, cs), name)
     applied = head.applied if head else None
     properties = entry.properties if entry else head.properties
+    drift = [
+        {
+            "path": d.get("path", "/"),
+            "desired": mask_at(d.get("desired"), d.get("path", ""), wo, applied),
+            "observed": mask_at(d.get("observed"), d.get("path", ""), wo, head.resource_value),
+        }
+        for d in (head.drift if head else [])
+    ]
     return {
         "name": name,
         "schema": schema,
@@ -318,20 +344,13 @@ def component_page(workspace, name, cs=None):
         "properties": mask(properties, wo),
         "domain": mask(head.domain, wo) if head and not entry else None,
         "resource_value": mask(head.resource_value, wo) if head and head.resource_value is not None else None,
-        "drift": [
-            {
-                "path": d.get("path", "/"),
-                "desired": mask_at(d.get("desired"), d.get("path", ""), wo, applied),
-                "observed": mask_at(d.get("observed"), d.get("path", ""), wo, head.resource_value),
-            }
-            for d in (head.drift if head else [])
+        "sources": [
+            {"target": pointers.key_path(s.target, properties), "component": s.component, "path": s.path}
+            for s in graph.find_sources(properties or {})
         ],
-        "sources": graph.find_sources(properties or {}),
-        "subscribers": list(
-            Subscription.objects.filter(workspace=workspace, change_set=None, producer_name=name)
-            .order_by("consumer_name", "target_path")
-            .values("consumer_name", "target_path", "source_path")[:HISTORY_LIMIT]
-        ),
+        "subscribers": _subscribers(workspace, name),
+        "pending": [pointers.key_path(p, head.domain) for p in head.pending] if head and head.pending else [],
+        "drift": [{**d, "path": _key_path(d["path"], applied)} if d["path"] != "/" else d for d in drift],
         "events": list(
             AuditEvent.objects.filter(workspace=workspace, target=name)
             .select_related("actor", "change_set")
@@ -339,6 +358,23 @@ def component_page(workspace, name, cs=None):
         ),
         "component_id": head.id if head else entry.component_id,
     }
+
+
+def _subscribers(workspace, name):
+    """HEAD's subscriptions to `name`, each consumer's property by key."""
+    rows = list(
+        Subscription.objects.filter(workspace=workspace, change_set=None, producer_name=name)
+        .order_by("consumer_name", "target_path")
+        .values("consumer_name", "target_path", "source_path")[:HISTORY_LIMIT]
+    )
+    documents = dict(
+        Component.objects.filter(
+            workspace=workspace, name__in={r["consumer_name"] for r in rows}
+        ).values_list("name", "properties")
+    )
+    for row in rows:
+        row["target_path"] = _key_path(row["target_path"], documents.get(row["consumer_name"]) or {})
+    return rows
 
 
 # --- Audit ------------------------------------------------------------------------------------

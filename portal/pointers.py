@@ -94,6 +94,72 @@ def is_prefix(prefix, pointer):
     return pointer == prefix or pointer.startswith(prefix + "/")
 
 
+# --- Key paths: list items named by their key, as people read them ----------------------------
+
+
+def item_key(items, index):
+    """The key that picks out items[index] alone (what `resolve` finds again), or None: the
+    item has no key field, its key is a number (read as an index), or another item answers
+    to the same key."""
+    item = items[index]
+    if not isinstance(item, dict):
+        return None
+    for field in KEY_FIELDS:
+        key = item.get(field)
+        if isinstance(key, str) and key and not key.isdigit():
+            answering = [i for i in items if isinstance(i, dict) and any(i.get(f) == key for f in KEY_FIELDS)]
+            return key if len(answering) == 1 and answering[0] is item else None
+    return None
+
+
+def key_path(pointer, *documents):
+    """`pointer` with each list index that names a keyed item replaced by the item's key:
+    /ContainerDefinitions/0/Environment/2/Value -> /ContainerDefinitions/web/Environment/API_URL/Value.
+
+    An index stays where the item has no key, or where the documents (the two sides of a
+    change) hold different items at it; so the key path reads the same value as the pointer
+    in each document that has it."""
+    nodes, out = list(documents), []
+    for part in split(pointer):
+        keys = {
+            item_key(node, int(part))
+            for node in nodes
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node)
+        }
+        out.append(keys.pop() if len(keys) == 1 and None not in keys else part)
+        nodes = [_child_or_none(node, part) for node in nodes]
+    return join(out)
+
+
+def find_item(items, key):
+    """The index of the item `key` selects in the list `items` (as `resolve` reads it), or None."""
+    try:
+        found = _select(items, key)
+    except Missing:
+        return None
+    return next(i for i, item in enumerate(items) if item is found)
+
+
+def index_path(doc, pointer):
+    """The reverse of key_path: each key segment that selects a list item in `doc` becomes
+    the item's index. Segments past what `doc` holds stay as they are."""
+    node, out = doc, []
+    for part in split(pointer):
+        if isinstance(node, list) and not part.isdigit():
+            index = find_item(node, part)
+            part = part if index is None else str(index)
+        out.append(part)
+        node = _child_or_none(node, part)
+    return join(out)
+
+
+def _child_or_none(node, part):
+    try:
+        return _select(node, part)
+    except Missing:
+        return None
+
+
 __all__ = [
     "Missing",
     "split",
@@ -103,5 +169,9 @@ __all__ = [
     "set_value",
     "delete_value",
     "is_prefix",
+    "item_key",
+    "find_item",
+    "key_path",
+    "index_path",
     "unescape",
 ]

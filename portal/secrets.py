@@ -218,14 +218,35 @@ def mask_changes(changes, write_only=(), before=None, after=None):
 
 
 def masked_change(change, write_only=(), before=None, after=None):
-    """A jsondiff.Change as the diff tables and build logs show it: masked in the context
-    of its documents, the root's path as "/", and None for the side it lacks."""
+    """A jsondiff.Change as the diff tables, the plan and build logs show it: masked in the
+    context of its documents (at its index pointer), its path by key where list items have
+    one (pointers.key_path), the root's path as "/", and None for the side it lacks."""
+    sides = {"added": (after,), "deleted": (before,)}.get(change.op, (before, after))
+    shown = pointers.key_path(change.path, *(doc for doc in sides if doc is not None))
     return {
-        "path": change.path or "/",
+        "path": shown or "/",
         "op": change.op,
         "old": None if change.op == "added" else mask_at(change.old, change.path, write_only, before),
         "new": None if change.op == "deleted" else mask_at(change.new, change.path, write_only, after),
     }
+
+
+def masked_changes(before, after, write_only=()):
+    """The changes from `before` to `after` as people read them (jsondiff.changes by_key:
+    list items by key), each masked_change'd. The concrete pointers among `write_only`
+    (secrets derived by position) are matched by key in both documents as well, so a value
+    keeps its mask wherever its item moved."""
+    before, after = before or {}, after or {}
+    hidden = set(write_only)
+    for pattern in write_only:
+        for doc in (before, after):
+            try:
+                hidden.add(pointers.key_path(pattern, doc))
+            except ValueError:
+                pass
+    return [
+        masked_change(c, sorted(hidden), before, after) for c in jsondiff.changes(before, after, by_key=True)
+    ]
 
 
 def masked_conflict(conflict, write_only=(), head=None, mine=None, base=None):
@@ -233,8 +254,10 @@ def masked_conflict(conflict, write_only=(), head=None, mine=None, base=None):
     context of the document it came from, where known)."""
     path = "" if conflict.get("path") == "/" else conflict.get("path", "")
     docs = {"head": head, "mine": mine, "base": base}
+    present = [doc for doc in (head, mine) if doc is not None]
     return {
         **conflict,
+        "key_path": (pointers.key_path(path, *present) if path else "") or "/",
         **{k: mask_at(conflict[k], path, write_only, doc) for k, doc in docs.items() if k in conflict},
     }
 
@@ -297,7 +320,7 @@ def literal_secret_warnings(name, properties, write_only=(), before=None):
                 "keep it in Secrets Manager or SSM Parameter Store and pass a reference (an ARN, "
                 "a subscription, or the service's managed secret such as ManageMasterUserPassword)"
             )
-        warnings.append(f"{name}{path} holds a secret in plain text; {safe}")
+        warnings.append(f"{name}{pointers.key_path(path, properties)} holds a secret in plain text; {safe}")
     return warnings
 
 

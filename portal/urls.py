@@ -17,6 +17,7 @@ urlpatterns = [
     path(WS, workspaces.workspace_home, name="workspace"),
     path(WS + "components/", components.component_list, name="components"),
     path(WS + "components/<str:name>/", components.component_detail, name="component"),
+    path(WS + "components/<str:name>/edit-in/", components.component_edit_in, name="component-edit-in"),
     path(WS + "types/", editor.type_search, name="type-search"),
     path(WS + "audit/", audit.workspace_audit, name="audit"),
     path(WS + "settings/", workspaces.workspace_settings, name="workspace-settings"),

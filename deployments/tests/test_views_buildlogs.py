@@ -269,3 +269,28 @@ def test_the_build_log_search_is_a_shareable_url(client, alice, workspace, merge
     assert 'method="get"' in body and 'value="postgres"' in body
     assert "Database for the api" in body
     assert reverse("deployments:buildlogs-workspace", args=[workspace.slug]) in body.split("</nav>")[0]
+
+
+def test_a_build_log_names_list_items_by_their_key(client, workspace, bob, alice):
+    task = {
+        "Family": "web",
+        "ContainerDefinitions": [
+            {
+                "Name": "web",
+                "Image": "web:1",
+                "Environment": [{"Name": "API_URL", "Value": "http://alb:3000"}],
+            }
+        ],
+    }
+    head(workspace, bob, {"web-task": ("AWS::ECS::TaskDefinition", task)})
+    cs = changesets.create_change_set(workspace, bob, "service-discovery")
+    changesets.set_property(
+        cs, bob, "web-task", "/ContainerDefinitions/0/Environment/0/Value", "http://api.local"
+    )
+    changesets.merge(cs, bob)
+    log = buildlogs.create_group(workspace, [cs.pk], alice, "Service discovery")
+    body = get(client, alice, "buildlog", workspace.slug, log.pk).content.decode()
+    text = get(client, alice, "buildlog-md", workspace.slug, log.pk).content.decode()
+    for shown in (body, text):
+        assert "/ContainerDefinitions/web/Environment/API_URL/Value" in shown
+        assert "/ContainerDefinitions/0/" not in shown

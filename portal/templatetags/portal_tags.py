@@ -7,29 +7,36 @@ from urllib.parse import quote
 from django import template
 from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
-from markdown_it import MarkdownIt
 
 from portal.graph import SOURCE_KEY, is_source
+from portal.markup import registry_summary, render_markdown, render_registry_text
 
 register = template.Library()
-
-# Raw HTML is off, so a user's text cannot carry markup of its own; markdown-it drops
-# javascript:, vbscript:, file: and data: links.
-_markdown = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
-
-
-def _link_open(renderer, tokens, idx, options, env):
-    tokens[idx].attrSet("rel", "nofollow noopener noreferrer")
-    return renderer.renderToken(tokens, idx, options, env)
-
-
-_markdown.add_render_rule("link_open", _link_open)
 
 
 @register.filter
 def markdown(text):
     """A user's Markdown as HTML, in a `.markdown` block."""
-    return format_html('<div class="markdown">{}</div>', mark_safe(_markdown.render(text or "")))  # noqa: S308
+    return format_html('<div class="markdown">{}</div>', mark_safe(render_markdown(text)))  # noqa: S308
+
+
+@register.filter
+def registry_description(text):
+    """A registry description (of a type, a property) as HTML, in a `.registry-text` block."""
+    return format_html('<div class="registry-text">{}</div>', mark_safe(render_registry_text(text)))  # noqa: S308
+
+
+@register.simple_tag
+def registry_description_summary(text):
+    """A registry description's first paragraph, the rest folded under "More"."""
+    first, rest = registry_summary(text)
+    if not rest:
+        return format_html('<div class="registry-text">{}</div>', mark_safe(first))  # noqa: S308
+    return format_html(
+        '<div class="registry-text">{}<details class="more"><summary>More</summary>{}</details></div>',
+        mark_safe(first),  # noqa: S308
+        mark_safe(rest),  # noqa: S308
+    )
 
 
 def component_url(slug, name, change_set_id=None):

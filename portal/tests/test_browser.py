@@ -192,10 +192,10 @@ def test_it_takes_a_change_set_from_edit_to_applied(
     bob.fill("[name=p__GroupDescription]", "api service")
     bob.click("details.more-props summary")
     bob.fill("[name=p__SecurityGroupIngress]", json.dumps(INGRESS, indent=2))
-    bob.fill("#id_new_target", "/VpcId")
-    bob.fill("#id_new_component", "sandbox-vpc")
-    bob.locator("#source-paths option[value='/resource_value/VpcId']").wait_for(state="attached")
-    bob.fill("#id_new_path", "/resource_value/VpcId")
+    bob.fill("#id_new_target_0", "/VpcId")
+    bob.fill("#id_new_component_0", "sandbox-vpc")
+    bob.locator("#source-paths-0 option[value='/resource_value/VpcId']").wait_for(state="attached")
+    bob.fill("#id_new_path_0", "/resource_value/VpcId")
     bob.click("form.editor button:has-text('Save')")
     bob.wait_for_url(re.compile(rf"{detail}#c-api-sg$"))
 
@@ -361,3 +361,125 @@ def test_it_filters_components_as_you_type(sign_in, workspace, users):
     bob.wait_for_function("() => document.querySelectorAll('#components tbody tr').length === 1")
     assert bob.locator("#components tbody tr").inner_text().startswith("sg-web")
     assert "name=web" in bob.url  # the filter is in the address, so it can be shared
+
+
+# --- Editing lists as rows, several subscriptions, paths by key -------------------------------------
+
+
+@pytest.fixture
+def web_task(workspace, users):
+    from portal.tests.factories import head, observe
+
+    comps = head(
+        workspace,
+        users["editor"],
+        {
+            "web-task": (
+                "AWS::ECS::TaskDefinition",
+                {
+                    "Family": "web",
+                    "ContainerDefinitions": [
+                        {
+                            "Name": "web",
+                            "Image": "web:1",
+                            "PortMappings": [{"ContainerPort": 3001, "Protocol": "tcp"}],
+                            "Environment": [
+                                {"Name": "NODE_ENV", "Value": "production"},
+                                {"Name": "API_URL", "Value": "http://internal-alb:3000"},
+                            ],
+                        }
+                    ],
+                },
+            ),
+            "api-lb": ("AWS::ElasticLoadBalancingV2::LoadBalancer", {"Subnets": ["subnet-a", "subnet-b"]}),
+            "db": ("AWS::RDS::DBInstance", {"Engine": "postgres", "DBInstanceClass": "db.t3.micro"}),
+        },
+    )
+    observe(comps["api-lb"], "arn:lb", {"DNSName": "internal-api-123.us-east-1.elb.amazonaws.com"})
+    observe(
+        comps["db"], "chips-db", {"Endpoint": {"Address": "chips-db.abc.rds.amazonaws.com", "Port": "5432"}}
+    )
+    return comps
+
+
+ENV = "/ContainerDefinitions/web/Environment"
+
+
+def test_it_edits_an_environment_as_rows_with_two_subscriptions_in_one_save(sign_in, web_task):
+    from portal.models import ChangeSet
+    from portal.tests.factories import src
+
+    bob = sign_in("bob")
+    bob.goto("/workspaces/tonys-chips/components/web-task/")
+    # The component page starts a change set for it and opens the editor there.
+    bob.select_option("#edit-in select[name=change_set]", "new")
+    bob.fill("#edit-in input[name=new_name]", "service-discovery-urls")
+    bob.click("#edit-in button:has-text('Edit in a change set')")
+    bob.wait_for_url(re.compile(r"/changesets/\d+/components/web-task/edit/$"))
+    cs = ChangeSet.objects.get(name="service-discovery-urls")
+
+    # The registry's description is rendered, not raw: ``family`` is code.
+    assert bob.locator(".type-description code:has-text('family')").count() >= 1
+    assert "``" not in bob.locator(".type-description").inner_text()
+    # The environment is rows, not JSON: the containers' JSON no longer holds it.
+    env = bob.locator(f"[data-rows-table]:has(input[value='{ENV}'])")
+    assert env.locator("tbody tr").count() == 3  # two variables and an empty row to fill
+    assert "Environment" not in bob.locator("[name=p__ContainerDefinitions]").input_value()
+    env.get_by_label(f"Value of row 1 of {ENV}").fill("staging")
+    env.locator("button:has-text('Add a row')").click()
+    env.get_by_label(f"Name of row 3 of {ENV}").fill("WEB_URL")
+    env.get_by_label(f"Value of row 3 of {ENV}").fill("http://web.tonys-chips.local:3001")
+    env.locator("tbody tr").last.get_by_placeholder("Name").fill("LOG_LEVEL")  # the row JS added
+    env.locator("tbody tr").last.locator("input[type=text]").nth(1).fill("info")
+
+    # Two subscriptions before saving: API_URL's own ⇐ button, then a new variable by key.
+    env.locator(f"button[data-subscribe='{ENV}/API_URL/Value']").click()
+    assert bob.locator("#id_new_target_0").input_value() == f"{ENV}/API_URL/Value"
+    bob.fill("#id_new_component_0", "api-lb")
+    option = bob.locator("#source-paths-0 option[value='/resource_value/DNSName']")
+    option.wait_for(state="attached")
+    assert option.inner_text() == "internal-api-123.us-east-1.elb.amazonaws.com"  # its current value
+    bob.fill("#id_new_path_0", "/resource_value/DNSName")
+    bob.click("button:has-text('Add another subscription')")
+    bob.fill("#id_new_target_1", f"{ENV}/DB_HOST/Value")
+    bob.fill("#id_new_component_1", "db")
+    bob.locator("#source-paths-1 option[value='/resource_value/Endpoint/Address']").wait_for(state="attached")
+    bob.fill("#id_new_path_1", "/resource_value/Endpoint/Address")
+    bob.click("form.editor button:has-text('Save')")
+    bob.wait_for_url(re.compile(r"#c-web-task$"))
+
+    assert cs.entries.get(name="web-task").properties["ContainerDefinitions"][0]["Environment"] == [
+        {"Name": "NODE_ENV", "Value": "staging"},
+        {"Name": "API_URL", "Value": src("api-lb", "/resource_value/DNSName")},
+        {"Name": "WEB_URL", "Value": "http://web.tonys-chips.local:3001"},
+        {"Name": "LOG_LEVEL", "Value": "info"},
+        {"Name": "DB_HOST", "Value": src("db", "/resource_value/Endpoint/Address")},
+    ]
+    # The diff and the plan name every path by key.
+    diff = bob.locator("#c-web-task").inner_text()
+    for path in (f"{ENV}/NODE_ENV/Value", f"{ENV}/API_URL/Value", f"{ENV}/WEB_URL", f"{ENV}/DB_HOST"):
+        assert path in diff, path
+    assert "/ContainerDefinitions/0" not in diff
+    bob.locator("#plan details.action-changes summary").first.click()
+    plan = bob.locator("#plan").inner_text()
+    assert f"{ENV}/API_URL/Value" in plan and "/ContainerDefinitions/0" not in plan
+
+
+def test_it_numbers_the_lines_of_json_and_goes_to_an_error(sign_in, web_task, users):
+    from portal import changesets
+
+    cs = changesets.create_change_set(web_task["web-task"].workspace, users["editor"], "json")
+    bob = sign_in("bob")
+    bob.goto(f"/workspaces/tonys-chips/changesets/{cs.pk}/components/web-task/edit/?mode=json")
+    document = bob.locator("textarea[name=document]")
+    text = document.input_value()
+    lines = text.count("\n") + 1
+    assert bob.locator(".json-editor .line-numbers").inner_text().split("\n")[-1] == str(lines)
+    document.fill(text.replace('"Family": "web",', '"Family": "web",,'))
+    bob.click("form.editor button:has-text('Save')")
+    error = bob.locator(".field-error").first
+    assert "not valid JSON" in error.inner_text() and "(line 2, column" in error.inner_text()
+    error.locator("button:has-text('Go to line 2')").click()
+    caret = bob.evaluate("() => document.querySelector('textarea[name=document]').selectionStart")
+    assert text[:caret].count("\n") == 1  # on line 2
+    assert not cs.entries.exists()

@@ -195,7 +195,7 @@ def test_the_cli_shows_no_secret_and_warns_of_literals(leaky, users, tmp_path):
         "--spec",
         str(spec),
     )
-    assert "worker-task/ContainerDefinitions/0/Environment/0/Value holds a secret" in created
+    assert "worker-task/ContainerDefinitions/worker/Environment/DB_PASS/Value holds a secret" in created
     assert "ValueFrom" in created
     cs_id = created.split("#")[1].split()[0]
     for argv in (("changeset", "show", cs_id), ("changeset", "diff", cs_id)):

@@ -129,3 +129,76 @@ def test_the_component_filters_combine_and_a_bad_value_is_named_not_a_500(seat, 
     assert found == ["api-sg"]  # the name still filters; the bad type and status are ignored
     assert "type: Select a valid choice." in text and "status: Select a valid choice." in text
     assert '<option value="AWS::EC2::VPC" selected>' in names("?type=AWS::EC2::VPC")[1]  # the form keeps it
+
+
+# --- Edit in a change set ------------------------------------------------------------------------
+
+
+def edit_in(client, name="api-sg", **data):
+    return client.post(f"{BASE}/components/{name}/edit-in/", data)
+
+
+def test_it_offers_editors_the_open_change_sets_to_edit_a_component_in(seat, shop, users):
+    bob = users["editor"]
+    mine = changesets.create_change_set(shop, bob, "open-port")
+    deleting = changesets.create_change_set(shop, bob, "drop-api-sg")
+    changesets.delete_component(deleting, bob, "api-sg")
+    done = changesets.create_change_set(shop, bob, "done")
+    changesets.merge(done, bob)
+    page = seat("editor").get(f"{BASE}/components/api-sg/")
+    assert [c.pk for c in page.context["edit_in"]] == [mine.pk]
+    html = page.content.decode()
+    assert f'<option value="{mine.pk}">#{mine.pk} open-port (open)</option>' in html
+    assert '<option value="new">a new change set…</option>' in html
+
+
+def test_viewers_and_outsiders_get_no_such_action(seat, shop, users):
+    from portal.models import Membership, Role
+
+    Membership.objects.filter(workspace=shop, user=users["editor"]).update(role=Role.VIEWER)
+    viewer = seat("editor")
+    assert "Edit in a change set" not in viewer.get(f"{BASE}/components/api-sg/").content.decode()
+    before = changesets.ChangeSet.objects.count()
+    assert edit_in(viewer, change_set="new").status_code == 403  # a member, without the role
+    assert edit_in(seat("outsider"), change_set="new").status_code == 404
+    assert changesets.ChangeSet.objects.count() == before
+
+
+def test_it_starts_a_change_set_for_the_component(seat, shop, users):
+    from portal.models import AuditEvent, ChangeSet
+
+    response = edit_in(seat("editor"), change_set="new", new_name="")
+    cs = ChangeSet.objects.latest("id")
+    assert cs.name == "edit-api-sg" and cs.author == users["editor"]
+    assert response["Location"] == f"{BASE}/changesets/{cs.pk}/components/api-sg/edit/"
+    assert AuditEvent.objects.filter(verb="changeset.created", change_set=cs).exists()
+    edit_in(seat("editor"), change_set="new", new_name="tighten-api-sg")
+    assert ChangeSet.objects.filter(name="tighten-api-sg").exists()
+
+
+def test_it_opens_the_component_in_the_change_set_picked(seat, shop, users):
+    cs = changesets.create_change_set(shop, users["editor"], "open-port")
+    response = edit_in(seat("approver"), change_set=str(cs.pk))
+    assert response["Location"] == f"{BASE}/changesets/{cs.pk}/components/api-sg/edit/"
+
+
+def test_it_refuses_a_closed_a_deleting_a_foreign_or_no_change_set(seat, shop, workspace, users):
+    from portal.models import ChangeSet, Workspace
+
+    bob = users["editor"]
+    client = seat("editor")
+    done = changesets.create_change_set(shop, bob, "done")
+    changesets.merge(done, bob)
+    follow = client.post(f"{BASE}/components/api-sg/edit-in/", {"change_set": str(done.pk)}, follow=True)
+    assert "it can no longer be edited" in follow.content.decode()
+    deleting = changesets.create_change_set(shop, bob, "drop")
+    changesets.delete_component(deleting, bob, "api-sg")
+    follow = client.post(f"{BASE}/components/api-sg/edit-in/", {"change_set": str(deleting.pk)}, follow=True)
+    assert f"Change set #{deleting.pk} deletes api-sg" in follow.content.decode()
+    other = Workspace.objects.get(slug="other")
+    foreign = ChangeSet.objects.create(workspace=other, name="x", author=users["outsider"], base_version=0)
+    assert edit_in(client, change_set=str(foreign.pk)).status_code == 404
+    follow = client.post(f"{BASE}/components/api-sg/edit-in/", {"change_set": "nope"}, follow=True)
+    assert "Pick a change set, or start a new one." in follow.content.decode()
+    assert edit_in(client, name="no-such", change_set="new").status_code == 404
+    assert client.get(f"{BASE}/components/api-sg/edit-in/").status_code == 405

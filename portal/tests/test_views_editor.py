@@ -131,7 +131,8 @@ def test_it_rejects_json_that_does_not_parse_without_calling_the_engine(seat, em
 def test_it_shows_a_subscription_error_on_the_new_subscription(seat, empty_cs):
     page = seat("editor").post(url(empty_cs, "components/new/"), new_sg_data(new_component="no-such-thing"))
     assert page.status_code == 400
-    assert "no component named 'no-such-thing'" in page.context["form"].errors["new_target"][0]
+    assert "no component named 'no-such-thing'" in page.context["form"].new_subscriptions[0].errors[0]
+    assert "no component named &#x27;no-such-thing&#x27;" in page.content.decode()
     assert not empty_cs.entries.exists()
 
 
@@ -210,10 +211,12 @@ def test_it_says_why_an_applied_change_set_cannot_be_edited(seat, empty_cs):
 
 def test_it_lists_the_paths_a_subscription_can_read(seat, empty_cs):
     page = seat("editor").get(url(empty_cs, "source-paths/") + "?new_component=vpc", HTTP_HX_REQUEST="true")
-    paths = page.context["paths"]
-    assert "/resource_value/VpcId" in paths  # a read-only attribute of the schema
-    assert "/resource_value/CidrBlock" in paths and "/domain/CidrBlock" in paths
-    assert b'<option value="/resource_value/VpcId">' in page.content
+    paths = dict(page.context["paths"])
+    assert paths["/resource_value/VpcId"] == "vpc-123"  # a read-only attribute, with its value
+    assert paths["/resource_value/CidrBlock"] == "10.0.0.0/16" and "/domain/CidrBlock" in paths
+    assert paths["/resource_value/Tags"] == "not known yet"  # in the schema, not observed
+    assert paths["/si/name"] == "vpc"
+    assert b'<option value="/resource_value/VpcId">vpc-123</option>' in page.content
 
 
 def test_it_lists_stack_outputs_by_key(seat, shop, users):
@@ -227,8 +230,9 @@ def test_it_lists_stack_outputs_by_key(seat, shop, users):
         {"Outputs": [{"OutputKey": "ServiceDiscoveryArn", "OutputValue": "arn:sd"}]},
     )
     cs = changesets.create_change_set(shop, users["editor"], "x")
-    paths = seat("editor").get(url(cs, "source-paths/") + "?new_component=stack").context["paths"]
-    assert "/resource_value/Outputs/ServiceDiscoveryArn/OutputValue" in paths
+    paths = dict(seat("editor").get(url(cs, "source-paths/") + "?new_component=stack").context["paths"])
+    assert paths["/resource_value/Outputs/ServiceDiscoveryArn/OutputValue"] == "arn:sd"
+    assert "/resource_value/Outputs/0/OutputValue" not in paths  # by key, not by index
 
 
 def test_it_hides_source_paths_from_outsiders(seat, empty_cs):
