@@ -33,7 +33,10 @@ def _alive(pid):
 def _children(pid):
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():
-        children = (task / "children").read_text().split()
+        try:
+            children = (task / "children").read_text().split()
+        except FileNotFoundError:  # a thread that ended since the listing
+            continue
         found.extend(int(c) for c in children)
     return found
 
