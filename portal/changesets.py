@@ -799,9 +799,14 @@ def merge_problems(view):
             problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
     for name in sorted(view.reached()):
         head, new = view.head_components([name])[name], view.view(name)
-        if head is None or new is None or (new.domain, new.pending) == (head.domain, head.pending):
+        if head is None or new is None:
             continue
-        for error in graph.resolved_schema_errors(head.schema, head.properties, new.domain, new.pending):
+        if (new.domain, new.pending) == (head.domain, head.pending) and not new.pending:
+            continue
+        known = graph.known_values(view, head.properties, new.pending)
+        for error in graph.resolved_schema_errors(
+            head.schema, head.properties, new.domain, new.pending, known
+        ):
             problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
     problems.extend({"path": p["component"], "message": p["message"]} for p in dangling_subscriptions(view))
     return problems

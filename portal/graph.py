@@ -102,12 +102,67 @@ def value_at(view, source):
             return pointers.resolve(view.resource_value, sub)
         except pointers.Missing:
             return PENDING
-    if any(pointers.is_prefix(p, sub) or pointers.is_prefix(sub, p) for p in view.pending):
+    if view.pending and _pending_under(view, sub):
         return PENDING
     try:
         return pointers.resolve(view.domain, sub)
     except pointers.Missing:
         return PENDING
+
+
+def _pending_under(view, sub):
+    """The producer's pending pointers that overlap `sub` (a path below /domain), however
+    `sub` selects list items (by index or by key)."""
+    sub = pointers.by_index(view.domain, sub)
+    return [p for p in view.pending if pointers.is_prefix(p, sub) or pointers.is_prefix(sub, p)]
+
+
+def known_value(graph, source, _depth=0):
+    """What is known already of the value a pending `source` will bring: PENDING when
+    nothing is, else the producer's value with each part still pending inside it left as a
+    subscription (a schema checks a subscription by its shape only). A Tag object whose
+    Value waits for AWS is an object already, whatever AWS says."""
+    if source.root != "domain" or source.error or _depth > 64:
+        return PENDING
+    view = graph.view(source.component)
+    if view is None:
+        return PENDING
+    sub = pointers.by_index(view.domain, source.subpath)
+    pending = _pending_under(view, sub)
+    sources = {s.target: s for s in find_sources(graph.properties_of(source.component) or {})}
+    above = next((p for p in pending if pointers.is_prefix(p, sub)), None)
+    if above is not None:  # the producer waits for this whole value: ask what feeds it
+        feeding = sources.get(above)
+        if feeding is None:
+            return PENDING
+        deeper = Source(source.target, feeding.component, feeding.path + sub[len(above) :])
+        return known_value(graph, deeper, _depth + 1)
+    try:
+        value = deepcopy(pointers.resolve(view.domain, sub))
+    except pointers.Missing:
+        return PENDING
+    for p in pending:  # each below `sub`: what feeds it, or a subscription to it
+        feeding = sources.get(p)
+        inner = PENDING if feeding is None else known_value(graph, feeding, _depth + 1)
+        if inner is PENDING:
+            at = (feeding.component, feeding.path) if feeding else (source.component, "/domain" + p)
+            inner = {SOURCE_KEY: {"component": at[0], "path": at[1]}}
+        pointers.set_value(value, pointers.split(p[len(sub) :]), inner)
+    return value
+
+
+def known_values(graph, properties, pending):
+    """{target: known_value} for the pending subscriptions of `properties` of which
+    something is known already."""
+    if not pending:
+        return {}
+    out = {}
+    for source in find_sources(properties):
+        if source.target in pending and source.root == "domain":
+            value = known_value(graph, source)
+            if value is not PENDING:
+                out[source.target] = value
+    return out
 
 
 def resolve_properties(name, schema, properties, lookup):
@@ -258,7 +313,14 @@ class GraphView:
             if name in touched or result is None or head is None:
                 continue
             self._reached.add(name)
-            if result.domain != (head.domain or {}) or result.pending != list(head.pending or []):
+            if (
+                result.domain != (head.domain or {})
+                or result.pending != list(head.pending or [])
+                or any(  # what is known of a pending value may move while the value waits
+                    s.target in result.pending and s.root == "domain" and s.component in moved
+                    for s in edges.get(name, [])
+                )
+            ):
                 moved.add(name)
 
     def _resolve_one(self, name, is_unresolved):
@@ -388,9 +450,7 @@ def _domain_path_error(graph, source):
     view = graph.view(source.component)
     if view is None or value_at(view, source) is not PENDING:
         return None
-    if any(
-        pointers.is_prefix(p, source.subpath) or pointers.is_prefix(source.subpath, p) for p in view.pending
-    ):
+    if _pending_under(view, source.subpath):
         return None
     return f"{source.component!r} has no value at {source.path}"
 
@@ -536,19 +596,26 @@ def validation_errors(graph, name, schema, properties):
     entry = graph.entries.get(name)
     if entry is not None and entry.properties is properties and entry.schema == schema:
         resolved = graph.view(name)  # the change set's own row: resolved already
-        return resolved_schema_errors(schema, properties, resolved.domain, resolved.pending)
-    domain, pending = must_resolve(graph, name, properties, schema)
-    return resolved_schema_errors(schema, properties, domain, pending)
+        domain, pending = resolved.domain, resolved.pending
+    else:
+        domain, pending = must_resolve(graph, name, properties, schema)
+    known = known_values(graph, properties, pending)
+    return resolved_schema_errors(schema, properties, domain, pending, known)
 
 
-def resolved_schema_errors(schema, properties, domain, pending):
+def resolved_schema_errors(schema, properties, domain, pending, known=None):
     """Schema errors of the document AWS will get: every subscription that has a value is
-    checked as that value, one still pending stays a subscription (checked by shape only)."""
+    checked as that value, one still pending as what is known of it (`known`, from
+    known_values) or else as a subscription (checked by shape only)."""
 
+    known = known or {}
     document = deepcopy(properties)
-    resolved = [s for s in find_sources(properties) if s.target not in pending]
+    resolved = [s for s in find_sources(properties) if s.target not in pending or s.target in known]
     for source in resolved:
-        value = pointers.resolve(domain, source.target) if source.target else domain
+        if source.target in known:
+            value = known[source.target]
+        else:
+            value = pointers.resolve(domain, source.target) if source.target else domain
         if source.target:
             pointers.set_value(document, pointers.split(source.target), deepcopy(value))
         else:

@@ -2,6 +2,8 @@
 rebase needs. A subscription ({"$source": ...}) is one value, never looked inside.
 """
 
+import difflib
+import json
 from copy import deepcopy
 from dataclasses import dataclass
 
@@ -132,7 +134,10 @@ def three_way(base, head, mine):
     """
     theirs = changes(base, head)
     ours = changes(base, mine)
-    conflict_paths = []
+    lists = _merge_lists(base, head, mine, theirs, ours)
+    theirs = [t for t in theirs if not any(pointers.is_prefix(at, t.path) for at in lists)]
+    ours = [o for o in ours if not any(pointers.is_prefix(at, o.path) for at in lists)]
+    conflict_paths = [at for at, items in lists.items() if items is None]
     clean = []
     for t in theirs:
         clashing = [o for o in ours if _overlaps(t.path, o.path)]
@@ -146,6 +151,7 @@ def three_way(base, head, mine):
         shortest = min([t.path, *[o.path for o in clashing]], key=len)
         if shortest not in conflict_paths:
             conflict_paths.append(shortest)
+    clean += [Change(at, "modified", None, items) for at, items in lists.items() if items is not None]
     merged = apply_changes(mine, clean)
     conflicts = []
     for path in conflict_paths:
@@ -160,6 +166,65 @@ def three_way(base, head, mine):
             }
         )
     return merged, conflicts
+
+
+def _list_pointers(doc, at=""):
+    """Pointers of the lists in `doc`, outer ones first (a subscription is one value)."""
+    if isinstance(doc, dict) and not is_subscription(doc):
+        for key, value in doc.items():
+            yield from _list_pointers(value, pointers.child(at, key))
+    elif isinstance(doc, list):
+        yield at
+        for index, value in enumerate(doc):
+            yield from _list_pointers(value, pointers.child(at, index))
+
+
+def _merge_lists(base, head, mine, theirs, ours):
+    """{pointer: merged items, or None for a conflict} for each list both sides changed
+    where a side added or removed items. Their edits are index by index, and an index
+    means another item once the other side has added or removed one before it: such a
+    list is merged as a sequence of items (each side's runs of changed items, kept
+    where they do not overlap), not path by path."""
+    out = {}
+    for at in _list_pointers(base):
+        if any(pointers.is_prefix(done, at) for done in out):
+            continue
+        was, now_head, now_mine = value_at(base, at), value_at(head, at), value_at(mine, at)
+        if not (isinstance(now_head, list) and isinstance(now_mine, list)):
+            continue
+        if len(now_head) == len(was) and len(now_mine) == len(was):
+            continue  # the items stay where they are: merged path by path
+        if any(pointers.is_prefix(at, t.path) for t in theirs) and any(
+            pointers.is_prefix(at, o.path) for o in ours
+        ):
+            out[at] = _merge_items(was, now_head, now_mine)
+    return out
+
+
+def _runs(was, now):
+    """(start, end, items): base's items [start:end) became `items`."""
+    key = [json.dumps(v, sort_keys=True) for v in was], [json.dumps(v, sort_keys=True) for v in now]
+    matcher = difflib.SequenceMatcher(None, *key, autojunk=False)
+    return [(i1, i2, now[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
+
+
+def _merge_items(was, now_head, now_mine):
+    theirs, ours = _runs(was, now_head), _runs(was, now_mine)
+    for a1, a2, x in theirs:
+        for b1, b2, y in ours:
+            if (a1, a2, x) == (b1, b2, y):
+                continue  # both sides made the same change
+            overlap = a1 < b2 and b1 < a2
+            same_place = a1 == a2 == b1 == b2  # both insert at one place: which goes first?
+            inside = (a1 == a2 and b1 < a1 < b2) or (b1 == b2 and a1 < b1 < a2)
+            if overlap or same_place or inside:
+                return None
+    runs = theirs + [r for r in ours if r not in theirs]
+    merged, at = [], 0
+    for start, end, items in sorted(runs, key=lambda r: (r[0], r[1])):  # an insert before a run at its place
+        merged += deepcopy(was[at:start]) + deepcopy(items)
+        at = end
+    return merged + deepcopy(was[at:])
 
 
 def _jsonable(value):

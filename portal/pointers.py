@@ -51,6 +51,32 @@ def _select(node, part):
     raise Missing(part)
 
 
+def by_index(doc, pointer):
+    """`pointer` with each segment that selects a list item by key written as the item's
+    index in `doc`, as far as `doc` goes: pending values are recorded by index, so this is
+    the form to compare with them."""
+    parts = split(pointer)
+    node = doc
+    for i, part in enumerate(parts):
+        if isinstance(node, list) and not part.isdigit():
+            index = next(
+                (
+                    j
+                    for j, item in enumerate(node)
+                    if isinstance(item, dict) and any(item.get(f) == part for f in KEY_FIELDS)
+                ),
+                None,
+            )
+            if index is None:
+                break
+            parts[i] = str(index)
+        try:
+            node = _select(node, parts[i])
+        except Missing:
+            break
+    return join(parts)
+
+
 def resolve(doc, pointer):
     node = doc
     for part in split(pointer):
@@ -166,6 +192,7 @@ __all__ = [
     "join",
     "child",
     "resolve",
+    "by_index",
     "set_value",
     "delete_value",
     "is_prefix",

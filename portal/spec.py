@@ -97,7 +97,8 @@ def load_spec(source: str | pathlib.Path) -> Spec:
             f'{origin}: a spec must be an object with a "components" list, not a string; '
             f"if {text.strip()!r} is a file name, the file must exist and end in .json, .yaml or .yml"
         )
-    return parse_spec(data, origin, _lines=_line_map(text))
+    # The line map takes longer than the rest of the load: it is made only for a message.
+    return parse_spec(data, origin, _lines=lambda: _line_map(text))
 
 
 def _looks_like_path(source):
@@ -250,7 +251,7 @@ class _Problems:
 
     def __init__(self, origin, lines, data):
         self.origin = origin
-        self.lines = lines or {}
+        self._lines = lines  # {pointer: line}, or a function that makes it when a message needs it
         self.data = data
         self.found = []
 
@@ -273,6 +274,12 @@ class _Problems:
             listed = "\n".join(f"  - {p['message']}" for p in items)
             message = f"{self.origin}: {len(items)} problems:\n{listed}"
         raise ValidationError(message, errors=items)
+
+    @property
+    def lines(self):
+        if callable(self._lines):
+            self._lines = self._lines()
+        return self._lines or {}
 
     def _line_of(self, pointer):
         # The line of the node, or of the nearest enclosing node we know (not the root).
@@ -461,7 +468,7 @@ def _check_values(problems, data):
             _check_sources(problems, parts, where, item["properties"])
 
 
-def parse_spec(data: dict, origin: str = "spec", *, _lines: dict | None = None) -> Spec:
+def parse_spec(data: dict, origin: str = "spec", *, _lines=None) -> Spec:
     """Validate parsed spec data and build a Spec; raise ValidationError listing every problem."""
     problems = _Problems(origin, _lines, data)
     # Before anything below recurses into the data or a string reaches the database.

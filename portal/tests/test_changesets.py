@@ -331,3 +331,38 @@ def test_it_closes_a_change_set_once_merged(workspace, bob, base):
     with pytest.raises(ConflictError, match="merged"):
         changesets.set_property(cs, bob, "logs", "/RetentionInDays", 7)
     assert Component.objects.get(name="logs").properties == {}
+
+
+def test_it_keeps_both_sides_list_edits_when_one_side_removed_an_item(workspace, bob, base):
+    # Found by the stateful test: a rule HEAD appended was dropped without a word when the
+    # change set had removed the rule before it (its index pointed past the end by then).
+    rule = {"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "CidrIp": "10.0.0.0/16"}
+    ssh = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "CidrIp": "10.0.0.0/16"}
+    https = {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "CidrIp": "10.0.0.0/16"}
+    theirs = changesets.create_change_set(workspace, bob, "theirs")
+    changesets.set_property(theirs, bob, "api-sg", "/SecurityGroupIngress/1", ssh)
+    changesets.merge(theirs, bob)
+    mine = changesets.create_change_set(workspace, bob, "mine")
+    changesets.set_property(mine, bob, "api-sg", "/SecurityGroupIngress/2", https)
+    changesets.remove_property(mine, bob, "api-sg", "/SecurityGroupIngress/0")  # drops port 80
+    later = changesets.create_change_set(workspace, bob, "later")
+    changesets.set_property(
+        later, bob, "api-sg", "/SecurityGroupIngress/2", dict(https, FromPort=8443, ToPort=8443)
+    )
+    changesets.merge(later, bob)
+
+    # HEAD added 8443 after 22; mine removed 80 and added 443 at the same place: a conflict.
+    assert [c["path"] for c in changesets.rebase(mine, bob)] == ["/SecurityGroupIngress"]
+
+    only_removed = changesets.create_change_set(workspace, bob, "only removes")
+    changesets.remove_property(only_removed, bob, "api-sg", "/SecurityGroupIngress/0")
+    appended = changesets.create_change_set(workspace, bob, "appends")
+    changesets.set_property(appended, bob, "api-sg", "/SecurityGroupIngress/3", https)
+    changesets.merge(appended, bob)
+    assert changesets.rebase(only_removed, bob) == []
+    assert only_removed.entries.get(name="api-sg").properties["SecurityGroupIngress"] == [
+        ssh,
+        dict(https, FromPort=8443, ToPort=8443),
+        https,
+    ]
+    assert rule not in only_removed.entries.get(name="api-sg").properties["SecurityGroupIngress"]
