@@ -6,17 +6,21 @@ a level ran at once). Printed: our wall time / bound, and the same ratio for Ter
 default of 10 concurrent operations, computed by list-scheduling the same DAG.
 
 Workers exactly as README recommends: `celery -A portal worker` with no flags (the Celery
-config gives it threads and their number), two replicas (BENCH_WORKER_PROCESSES changes
-that), PORTAL_APPLY_CONCURRENCY at its default. Also printed: the worker processes' CPU
-per action of the DAG apply (boto3 included; start-up and the probe left out).
+config gives it threads and their number; only a node name each and
+`--include=bench._worker_stats`, which measures and changes nothing), two replicas
+(BENCH_WORKER_PROCESSES changes that), PORTAL_APPLY_CONCURRENCY and the heartbeat at their
+defaults. Also printed, for the DAG apply (start-up and the probe left out): the worker
+processes' CPU per action, the part of it spent inside botocore calls and the rest (the
+portal's own cost, with Celery's), and database queries per action.
 
-Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ...}
+Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ..., "worker_cpu_outside_boto3_ms_per_action": ..., "queries_per_action": ...}
 """
 
 import heapq
 import json
 import os
 import random
+import tempfile
 import time
 
 for key, value in {
@@ -47,6 +51,23 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+STATS_DIR = tempfile.mkdtemp(prefix="bench-worker-stats-")
+
+
+def _worker_totals(workers):
+    """CPU seconds, botocore CPU seconds, AWS calls and queries of the worker processes so far."""
+    time.sleep(0.2)  # each worker writes its counts every 50 ms
+    totals = {"cpu_s": 0.0, "botocore_cpu_s": 0.0, "aws_calls": 0, "queries": 0}
+    for w in workers:
+        totals["cpu_s"] += _cpu_seconds(w.proc.pid)
+        path = os.path.join(STATS_DIR, f"{w.proc.pid}.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                for key, value in json.load(f).items():
+                    totals[key] += value
+    return totals
+
+
 random.seed(7)
 localstate.prepare()  # the laptop broker when no REDIS_URL is set
 
@@ -70,7 +91,18 @@ def log_group(name, parent=None):
 probe = changesets.create_change_set(ws, user, "probe")
 changesets.upsert_component(probe, user, "probe", "AWS::Logs::LogGroup", log_group("probe"))
 PROCESSES = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
-workers = [WorkerProcess(aws.endpoint, pool=None, concurrency=None).wait_ready() for _ in range(PROCESSES)]
+readme_worker = {
+    "pool": None,
+    "concurrency": None,
+    "plain": True,
+    "include": ["bench._worker_stats"],
+    "extra_env": {
+        "BENCH_STATS_DIR": STATS_DIR,
+        "PORTAL_HEARTBEAT_SECONDS": str(settings.PORTAL_HEARTBEAT_SECONDS),
+        "PORTAL_AWS_POLL_SECONDS": str(settings.PORTAL_AWS_POLL_SECONDS),
+    },
+}
+workers = [WorkerProcess(aws.endpoint, **readme_worker).wait_ready() for _ in range(PROCESSES)]
 try:
     before = aws.calls
     run = apply.request_apply(probe, user)
@@ -87,7 +119,7 @@ try:
             parents[name] = parent
             changesets.upsert_component(cs, user, name, "AWS::Logs::LogGroup", log_group(name, parent))
     before = aws.calls
-    cpu_before = sum(_cpu_seconds(w.proc.pid) for w in workers)  # start-up and the probe excluded
+    before_dag = _worker_totals(workers)  # start-up and the probe excluded
     with Timer() as wall:
         run = apply.request_apply(cs, user)
         while not ApplyRun.objects.get(pk=run.pk).is_finished:
@@ -95,6 +127,7 @@ try:
     run = ApplyRun.objects.get(pk=run.pk)
     assert run.status == "succeeded", run.error
     calls = aws.calls - before
+    after_dag = _worker_totals(workers)  # with what the run's end does (build log, next run)
     worker_cpu_s = sum(_cpu_seconds(w.proc.pid) for w in workers)
     moto_cpu_s = _cpu_seconds(aws.proc.pid)
 finally:
@@ -123,12 +156,18 @@ def makespan(slots):
 
 
 terraform = makespan(10)
-cpu_ms_per_action = (worker_cpu_s - cpu_before) * 1000 / N
+dag = {key: after_dag[key] - before_dag[key] for key in after_dag}
+cpu_ms_per_action = dag["cpu_s"] * 1000 / N
+botocore_ms_per_action = dag["botocore_cpu_s"] * 1000 / N
+outside_ms_per_action = cpu_ms_per_action - botocore_ms_per_action
+queries_per_action = dag["queries"] / N
 print(
     f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
     f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
     f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
-    f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action"
+    f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action, "
+    f"{botocore_ms_per_action:.1f} ms of it in botocore calls, {outside_ms_per_action:.1f} ms outside; "
+    f"{queries_per_action:.1f} database queries per action"
 )
 print(
     json.dumps(
@@ -147,6 +186,9 @@ print(
             "worker_cpu_s": round(worker_cpu_s, 2),
             "local_aws_cpu_s": round(moto_cpu_s, 2),
             "worker_cpu_ms_per_action": round(cpu_ms_per_action, 1),
+            "worker_cpu_in_botocore_ms_per_action": round(botocore_ms_per_action, 1),
+            "worker_cpu_outside_boto3_ms_per_action": round(outside_ms_per_action, 1),
+            "queries_per_action": round(queries_per_action, 1),
         }
     )
 )
