@@ -7,6 +7,7 @@ action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call i
 """
 
 import logging
+import time
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 
@@ -213,15 +214,20 @@ def cancel_run(run, user):
 # --- Dispatching what is ready -------------------------------------------------------------
 
 
-def dispatch(run_id, throttled=None):
+def dispatch(run_id, throttled=None, ended=None, keep_one=False):
     """Queue the actions whose dependencies succeeded, block those whose dependencies
     failed, and finish the run when nothing is left to do. `throttled` says whether AWS
     throttled the action that just ended: the run's window of actions in flight halves,
-    or grows by one."""
+    or grows by one. `ended` is (pk, fields) of that action, written under the run's lock
+    in the same transaction. With `keep_one`, one of the actions queued gets no message:
+    its id is returned for the caller to execute itself (None when there is none)."""
+    kept = None
     with transaction.atomic():
         run = ApplyRun.objects.select_for_update().select_related("workspace").get(pk=run_id)
+        if ended is not None:
+            Action.objects.filter(pk=ended[0], status=ActionStatus.RUNNING).update(**ended[1])
         if run.status != RunStatus.RUNNING:
-            return
+            return None
         graph_of_run = _action_graph(run)
         rows = [
             (pk, graph_of_run[pk][0], st, graph_of_run[pk][1])
@@ -255,11 +261,15 @@ def dispatch(run_id, throttled=None):
             Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
                 status=ActionStatus.QUEUED, queued_at=timezone.now()
             )
+            if keep_one:
+                kept, *ready = ready
             for pk in ready:
                 enqueue_action(pk)
-            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in set(ready)})
+            queued = set(ready) | {kept}
+            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in queued})
         if all(st in DONE for st in status.values()):
             _finish(run, list(run.actions.all()))
+    return kept
 
 
 # An apply's actions and what each waits for never change once the run is made: read
@@ -329,19 +339,31 @@ def _finish(run, actions):
 
 
 def execute(action_id, worker=None):
-    """Claim and run one action; safe to call twice for the same id."""
+    """Claim and run one action; safe to call twice for the same id. When it succeeds and
+    unblocks others, this thread goes on with one of them (no broker round trip: a worker
+    that dies before claiming it leaves it queued, and the reaper sends it again), as long
+    as the task is younger than the hold on AWS waits, so that no task runs for long."""
+    started = time.monotonic()
+    while action_id is not None:
+        young = time.monotonic() - started < settings.PORTAL_ACTION_WAIT_HOLD_SECONDS
+        action_id = _execute_one(action_id, worker, keep_one=young)
+
+
+def _execute_one(action_id, worker, keep_one):
+    """Run the action; returns the id of a next one queued for this thread, or None."""
     if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
-        return
+        return None
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
+    ended = None
     try:
         performer = Performer(action)
         with resumable_waits(settings.PORTAL_ACTION_WAIT_HOLD_SECONDS, action.waiting_for, deadline):
             performer.perform()
     except StillWaiting as wait:
         _check_again_later(action, performer, wait)
-        return
+        return None
     except ProviderError as exc:
         _fail(action, exc.message, exc.immutable_property or "")
     except ResourceMissing as exc:
@@ -352,15 +374,18 @@ def execute(action_id, worker=None):
         log.exception("action %s failed", action.key)
         _fail(action, f"{type(exc).__name__}: {exc}")
     else:
-        Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
-            status=ActionStatus.SUCCEEDED,
-            finished_at=timezone.now(),
-            result=performer.result,
-            request=performer.request,
-            waiting_for="",
-            deadline=None,
+        ended = (
+            action.pk,
+            {
+                "status": ActionStatus.SUCCEEDED,
+                "finished_at": timezone.now(),
+                "result": performer.result,
+                "request": performer.request,
+                "waiting_for": "",
+                "deadline": None,
+            },
         )
-    dispatch(action.run_id, throttled=take_throttled_count() > 0)
+    return dispatch(action.run_id, throttled=take_throttled_count() > 0, ended=ended, keep_one=keep_one)
 
 
 def _check_again_later(action, performer, wait):
@@ -488,11 +513,10 @@ class Performer:
         )
         graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
 
-    def _write_only(self):
+    def _write_only(self, c):
         """The paths its recorded request masks: write-only, or derived from a secret."""
-        name = self.action.component_name
         return write_only_for(self.action.schema) + graph.derived_secret_paths(
-            graph.GraphView(self.workspace), name
+            graph.GraphView(self.workspace).remember(c), c.name
         )
 
     def _create(self, token=None):
@@ -500,7 +524,7 @@ class Performer:
         if c is None:
             raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
         desired = self._desired(c)
-        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
+        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only(c)])
         observed = self.provider.create(desired, token or str(c.id))
         self.result["create"] = {"physical_id": observed.physical_id}
         self._record(c, observed, desired)
@@ -530,7 +554,7 @@ class Performer:
             return self._create()
         old = c.applied if c.applied is not None else (self.action.old_properties or {})
         desired = self._held_back(self._desired(c), old)
-        self.request = mask({"update": desired}, [f"/update{p}" for p in self._write_only()])
+        self.request = mask({"update": desired}, [f"/update{p}" for p in self._write_only(c)])
         observed = self.provider.update(c.resource_id, old, desired)
         self.result["update"] = {"physical_id": observed.physical_id}
         self._record(c, observed, desired)
@@ -587,7 +611,7 @@ class Performer:
         if c is None:
             raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
         desired = self._desired(c)
-        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
+        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only(c)])
         observed = self.provider.create(desired, f"{c.id}-r{self.run.pk}")
         self.result["create"] = {"physical_id": observed.physical_id}
         self._save_progress()
