@@ -1,12 +1,13 @@
 """Loaded into the benchmark's worker processes (`--include=bench._worker_stats`): counts
 what bench/apply.py reports and /proc cannot tell, the CPU spent inside botocore calls
 (thread CPU time, so other threads' work and the wait on AWS are not counted), the AWS
-calls and the database queries. Each process writes its totals to
-$BENCH_STATS_DIR/<pid>.json every 50 ms; it changes nothing the worker does.
+calls and the database queries. A process writes its totals to $BENCH_STATS_DIR/<pid>.json
+when it gets SIGUSR2 (Celery leaves that signal alone); it changes nothing the worker does.
 """
 
 import json
 import os
+import signal
 import threading
 import time
 
@@ -40,21 +41,16 @@ def _on_connection(sender, connection, **kwargs):
         connection.execute_wrappers.append(_count_query)
 
 
-def _write_loop(path):
-    last = None
-    while True:
-        with _lock:
-            now = dict(_totals)
-        if now != last:
-            with open(path + ".tmp", "w") as f:
-                json.dump(now, f)
-            os.replace(path + ".tmp", path)
-            last = now
-        time.sleep(0.05)
+def _write(path):
+    with _lock:
+        now = dict(_totals)
+    with open(path + ".tmp", "w") as f:
+        json.dump(now, f)
+    os.replace(path + ".tmp", path)
 
 
 if os.environ.get("BENCH_STATS_DIR"):
     botocore.client.BaseClient._make_api_call = _timed_api_call
     connection_created.connect(_on_connection, weak=False)
     _path = os.path.join(os.environ["BENCH_STATS_DIR"], f"{os.getpid()}.json")
-    threading.Thread(target=_write_loop, args=(_path,), name="bench-stats", daemon=True).start()
+    signal.signal(signal.SIGUSR2, lambda signum, frame: _write(_path))

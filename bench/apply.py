@@ -20,6 +20,7 @@ import heapq
 import json
 import os
 import random
+import signal
 import tempfile
 import time
 
@@ -51,20 +52,33 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy_and_total():
+    """Busy and total CPU time of the whole machine so far (every process: ours, the local
+    AWS, Postgres, Redis, and whatever else shares the cores), in clock ticks."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
 STATS_DIR = tempfile.mkdtemp(prefix="bench-worker-stats-")
 
 
 def _worker_totals(workers):
     """CPU seconds, botocore CPU seconds, AWS calls and queries of the worker processes so far."""
-    time.sleep(0.2)  # each worker writes its counts every 50 ms
     totals = {"cpu_s": 0.0, "botocore_cpu_s": 0.0, "aws_calls": 0, "queries": 0}
     for w in workers:
-        totals["cpu_s"] += _cpu_seconds(w.proc.pid)
         path = os.path.join(STATS_DIR, f"{w.proc.pid}.json")
         if os.path.exists(path):
-            with open(path) as f:
-                for key, value in json.load(f).items():
-                    totals[key] += value
+            os.remove(path)
+        totals["cpu_s"] += _cpu_seconds(w.proc.pid)
+        os.kill(w.proc.pid, signal.SIGUSR2)  # bench/_worker_stats.py writes its counts
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path):
+            assert time.monotonic() < deadline, f"worker {w.proc.pid} wrote no counts"
+            time.sleep(0.01)
+        with open(path) as f:
+            for key, value in json.load(f).items():
+                totals[key] += value
     return totals
 
 
@@ -120,14 +134,17 @@ try:
             changesets.upsert_component(cs, user, name, "AWS::Logs::LogGroup", log_group(name, parent))
     before = aws.calls
     before_dag = _worker_totals(workers)  # start-up and the probe excluded
+    machine_before = _machine_busy_and_total()
     with Timer() as wall:
         run = apply.request_apply(cs, user)
         while not ApplyRun.objects.get(pk=run.pk).is_finished:
             time.sleep(0.02)
+    machine_after = _machine_busy_and_total()
     run = ApplyRun.objects.get(pk=run.pk)
     assert run.status == "succeeded", run.error
     calls = aws.calls - before
-    after_dag = _worker_totals(workers)  # with what the run's end does (build log, next run)
+    time.sleep(0.3)  # what the run's end sends on (the next run's start) counts too
+    after_dag = _worker_totals(workers)
     worker_cpu_s = sum(_cpu_seconds(w.proc.pid) for w in workers)
     moto_cpu_s = _cpu_seconds(aws.proc.pid)
 finally:
@@ -161,13 +178,15 @@ cpu_ms_per_action = dag["cpu_s"] * 1000 / N
 botocore_ms_per_action = dag["botocore_cpu_s"] * 1000 / N
 outside_ms_per_action = cpu_ms_per_action - botocore_ms_per_action
 queries_per_action = dag["queries"] / N
+machine_busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
 print(
     f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
     f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
     f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
     f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action, "
     f"{botocore_ms_per_action:.1f} ms of it in botocore calls, {outside_ms_per_action:.1f} ms outside; "
-    f"{queries_per_action:.1f} database queries per action"
+    f"{queries_per_action:.1f} database queries per action; the machine's cores were "
+    f"{machine_busy:.0%} busy during the apply ({os.cpu_count()} cores, everything on them counted)"
 )
 print(
     json.dumps(
@@ -189,6 +208,7 @@ print(
             "worker_cpu_in_botocore_ms_per_action": round(botocore_ms_per_action, 1),
             "worker_cpu_outside_boto3_ms_per_action": round(outside_ms_per_action, 1),
             "queries_per_action": round(queries_per_action, 1),
+            "machine_busy_share": round(machine_busy, 2),
         }
     )
 )
