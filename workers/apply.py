@@ -146,25 +146,28 @@ def _merge_for_run(run):
     if run.kind != "apply" or cs is None:
         return
     if changesets.is_behind(cs):
+        # HEAD moved since the apply was asked for (an apply queued ahead of it merged): the
+        # plan is made again, and must be the one that was approved. Otherwise it stands
+        # as frozen at the request, and is not made a second time.
         changesets.rebase(cs, run.requested_by)
         cs.refresh_from_db()
-    plan = plan_actions(cs)
-    if plan.checksum != run.plan_checksum:
-        raise ConflictError(
-            "HEAD moved and the plan changed since the apply was requested; review the new plan and apply again"
-        )
+        if plan_actions(cs).checksum != run.plan_checksum:
+            raise ConflictError(
+                "HEAD moved and the plan changed since the apply was requested; review the new plan and apply again"
+            )
+    actions = list(run.actions.all())
     heads = {
-        str(c.id): c
-        for c in Component.objects.filter(
-            workspace=run.workspace, id__in=[a.component_id for a in plan.actions]
-        )
+        c.id: c
+        for c in Component.objects.filter(workspace=run.workspace, id__in=[a.component_id for a in actions])
     }
-    for action in run.actions.all():
-        head = heads.get(str(action.component_id))
+    snapshot = []
+    for action in actions:
+        head = heads.get(action.component_id)
         if head is not None:
             action.physical_id = head.resource_id
             action.old_properties = head.applied if head.applied is not None else head.domain
-            action.save(update_fields=["physical_id", "old_properties"])
+            snapshot.append(action)
+    Action.objects.bulk_update(snapshot, ["physical_id", "old_properties"], batch_size=500)
     adopt = {e.component_id: e.adopt_id for e in cs.entries.exclude(adopt_id="")}
     changesets.merge(cs, run.requested_by)
     for component_id, physical_id in adopt.items():
