@@ -7,6 +7,7 @@ action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call i
 """
 
 import logging
+import threading
 import time
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
@@ -217,20 +218,23 @@ def cancel_run(run, user):
 # --- Dispatching what is ready -------------------------------------------------------------
 
 
-def dispatch(run_id, throttled=None, ended=None, keep_one=False):
+def dispatch(run_id, throttled=None):
     """Queue the actions whose dependencies succeeded, block those whose dependencies
     failed, and finish the run when nothing is left to do. `throttled` says whether AWS
     throttled the action that just ended: the run's window of actions in flight halves,
-    or grows by one. `ended` is (pk, fields) of that action, written under the run's lock
-    in the same transaction. With `keep_one`, one of the actions queued gets no message:
-    its id is returned for the caller to execute itself (None when there is none)."""
-    kept = None
+    or grows by one."""
+    _dispatch(run_id, [throttled], keep=0)
+
+
+def _dispatch(run_id, outcomes, keep):
+    """dispatch() for the actions that ended with `outcomes` (throttled or not, one each);
+    `keep` of the actions it queues get no message: their ids are returned, for the
+    callers to execute themselves."""
+    kept = []
     with transaction.atomic():
-        run = ApplyRun.objects.select_for_update().select_related("workspace").get(pk=run_id)
-        if ended is not None:
-            Action.objects.filter(pk=ended[0], status=ActionStatus.RUNNING).update(**ended[1])
+        run = ApplyRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
-            return None
+            return kept
         graph_of_run = _action_graph(run)
         rows = [
             (pk, graph_of_run[pk][0], st, graph_of_run[pk][1])
@@ -258,21 +262,87 @@ def dispatch(run_id, throttled=None, ended=None, keep_one=False):
             if status[key] == ActionStatus.WAITING
             and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
         ]
-        window = _adapt_window(run, len(ready) + in_flight + 1, throttled)
+        window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
         ready = ready[: max(0, window - in_flight)]
         if ready:
             Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
                 status=ActionStatus.QUEUED, queued_at=timezone.now()
             )
-            if keep_one:
-                kept, *ready = ready
-            for pk in ready:
+            kept, sent = ready[:keep], ready[keep:]
+            for pk in sent:
                 enqueue_action(pk)
-            queued = set(ready) | {kept}
+            queued = set(ready)
             status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in queued})
         if all(st in DONE for st in status.values()):
             _finish(run, list(run.actions.all()))
     return kept
+
+
+class _Ended:
+    """An action that ended in this thread, waiting for its run's next dispatch round."""
+
+    def __init__(self, throttled, keep_one):
+        self.throttled, self.keep_one = throttled, keep_one
+        self.done = threading.Event()
+        self.leads = False
+        self.kept = None
+        self.error = None
+
+
+# Actions of a run that end together in this process are dispatched in rounds: one
+# thread leads a round, one transaction under the run's lock for all the actions that
+# ended since the last one began, instead of each queueing behind the others on the lock.
+# {run id: the actions waiting for the next round}, present while a round is under way.
+_ROUNDS = {}
+_ROUNDS_LOCK = threading.Lock()
+_leading = threading.local()
+
+
+def _dispatch_ended(run_id, throttled, keep_one):
+    """dispatch() after an action ended in this thread (its outcome committed already);
+    returns the id of an action queued for this thread to execute next, or None."""
+    if run_id in getattr(_leading, "runs", ()):
+        # A task that this thread's own round ran inline (Celery's eager mode) after the
+        # round's commit: waiting for the next round would be waiting for itself.
+        return next(iter(_dispatch(run_id, [throttled], keep=int(keep_one))), None)
+    me = _Ended(throttled, keep_one)
+    with _ROUNDS_LOCK:
+        me.leads = run_id not in _ROUNDS
+        _ROUNDS.setdefault(run_id, []).append(me)
+    if not me.leads:
+        me.done.wait()  # set when a round took it, or when the next round is its to lead
+    if not me.leads:
+        if me.error is not None:
+            raise me.error
+        return me.kept
+    return _lead_round(run_id, me)
+
+
+def _lead_round(run_id, me):
+    with _ROUNDS_LOCK:
+        batch, _ROUNDS[run_id] = _ROUNDS[run_id], []
+    _leading.runs = getattr(_leading, "runs", frozenset()) | {run_id}
+    try:
+        kept = _dispatch(run_id, [e.throttled for e in batch], keep=sum(e.keep_one for e in batch))
+        for e in batch:
+            if e.keep_one and kept:
+                e.kept = kept.pop(0)
+    except Exception as exc:
+        for e in batch:
+            e.error = exc
+        raise
+    finally:
+        _leading.runs = _leading.runs - {run_id}
+        with _ROUNDS_LOCK:
+            waiting = _ROUNDS[run_id]
+            if waiting:
+                waiting[0].leads = True
+            else:
+                del _ROUNDS[run_id]
+        for e in batch + waiting[:1]:
+            if e is not me:
+                e.done.set()
+    return me.kept
 
 
 # An apply's actions and what each waits for never change once the run is made: read
@@ -295,17 +365,19 @@ def _action_graph(run):
     return graph_of_run
 
 
-def _adapt_window(run, width, throttled):
+def _adapt_window(run, width, outcomes):
     """AIMD on the actions in flight. Until AWS throttles, as many as can run (`width`, up
     to the ceiling); a throttled action halves the window, each action after it that was
-    not throttled grows it by one, until it is back at the ceiling. `run.window` is 0
-    while no window applies."""
+    not throttled grows it by one, until it is back at the ceiling. `outcomes`: throttled
+    or not (None: no action ended) for each action that ended. `run.window` is 0 while no
+    window applies."""
     ceiling = settings.PORTAL_APPLY_CONCURRENCY
     window = run.window
-    if throttled:
-        window = max(1, (window or min(ceiling, width)) // 2)
-    elif throttled is False and window:
-        window = 0 if window + 1 >= ceiling else window + 1
+    for throttled in outcomes:
+        if throttled:
+            window = max(1, (window or min(ceiling, width)) // 2)
+        elif throttled is False and window:
+            window = 0 if window + 1 >= ceiling else window + 1
     if window != run.window:
         ApplyRun.objects.filter(pk=run.pk).update(window=window)
         run.window = window
@@ -359,7 +431,6 @@ def _execute_one(action_id, worker, keep_one):
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
-    ended = None
     try:
         performer = Performer(action)
         with resumable_waits(settings.PORTAL_ACTION_WAIT_HOLD_SECONDS, action.waiting_for, deadline):
@@ -377,18 +448,15 @@ def _execute_one(action_id, worker, keep_one):
         log.exception("action %s failed", action.key)
         _fail(action, f"{type(exc).__name__}: {exc}")
     else:
-        ended = (
-            action.pk,
-            {
-                "status": ActionStatus.SUCCEEDED,
-                "finished_at": timezone.now(),
-                "result": performer.result,
-                "request": performer.request,
-                "waiting_for": "",
-                "deadline": None,
-            },
+        Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+            status=ActionStatus.SUCCEEDED,
+            finished_at=timezone.now(),
+            result=performer.result,
+            request=performer.request,
+            waiting_for="",
+            deadline=None,
         )
-    return dispatch(action.run_id, throttled=take_throttled_count() > 0, ended=ended, keep_one=keep_one)
+    return _dispatch_ended(action.run_id, take_throttled_count() > 0, keep_one)
 
 
 def _check_again_later(action, performer, wait):
