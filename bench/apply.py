@@ -65,7 +65,7 @@ STATS_DIR = tempfile.mkdtemp(prefix="bench-worker-stats-")
 
 def _worker_totals(workers):
     """CPU seconds, botocore CPU seconds, AWS calls and queries of the worker processes so far."""
-    totals = {"cpu_s": 0.0, "botocore_cpu_s": 0.0, "aws_calls": 0, "queries": 0}
+    totals = {"cpu_s": 0.0, "botocore_cpu_s": 0.0, "botocore_wall_s": 0.0, "aws_calls": 0, "queries": 0}
     for w in workers:
         path = os.path.join(STATS_DIR, f"{w.proc.pid}.json")
         if os.path.exists(path):
@@ -136,12 +136,14 @@ try:
     before_dag = _worker_totals(workers)  # start-up and the probe excluded
     machine_before = _machine_busy_and_total()
     with Timer() as wall:
-        run = apply.request_apply(cs, user)
+        with Timer() as request:  # in this process, as the web server would: the plan, the rows
+            run = apply.request_apply(cs, user)
         while not ApplyRun.objects.get(pk=run.pk).is_finished:
             time.sleep(0.02)
     machine_after = _machine_busy_and_total()
     run = ApplyRun.objects.get(pk=run.pk)
     assert run.status == "succeeded", run.error
+    action_durations = [(a.finished_at - a.started_at).total_seconds() for a in run.actions.all()]
     calls = aws.calls - before
     time.sleep(0.3)  # what the run's end sends on (the next run's start) counts too
     after_dag = _worker_totals(workers)
@@ -178,14 +180,18 @@ cpu_ms_per_action = dag["cpu_s"] * 1000 / N
 botocore_ms_per_action = dag["botocore_cpu_s"] * 1000 / N
 outside_ms_per_action = cpu_ms_per_action - botocore_ms_per_action
 queries_per_action = dag["queries"] / N
+# An action's time from its claim to its outcome, and the part of it spent in AWS calls.
+action_ms = sum(action_durations) * 1000 / N
+in_aws_ms = dag["botocore_wall_s"] * 1000 / N
 machine_busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
 print(
     f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
-    f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
+    f"({calls} calls in all): wall {wall.ms / 1000:.2f} s (the request {request.ms / 1000:.2f} s of it), critical-path bound {bound:.2f} s, "
     f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
     f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action, "
     f"{botocore_ms_per_action:.1f} ms of it in botocore calls, {outside_ms_per_action:.1f} ms outside; "
-    f"{queries_per_action:.1f} database queries per action; the machine's cores were "
+    f"{queries_per_action:.1f} database queries per action; an action took {action_ms:.0f} ms on average, "
+    f"{in_aws_ms:.0f} ms of it in AWS calls; the machine's cores were "
     f"{machine_busy:.0%} busy during the apply ({os.cpu_count()} cores, everything on them counted)"
 )
 print(
@@ -196,6 +202,7 @@ print(
             "latency_ms": LATENCY_MS,
             "calls_per_action": calls_per_action,
             "wall_s": round(wall.ms / 1000, 2),
+            "request_s": round(request.ms / 1000, 2),
             "bound_s": round(bound, 2),
             "ratio": round(wall.ms / 1000 / bound, 2),
             "terraform10_s": round(terraform, 2),
@@ -208,6 +215,8 @@ print(
             "worker_cpu_in_botocore_ms_per_action": round(botocore_ms_per_action, 1),
             "worker_cpu_outside_boto3_ms_per_action": round(outside_ms_per_action, 1),
             "queries_per_action": round(queries_per_action, 1),
+            "action_ms": round(action_ms),
+            "action_in_aws_calls_ms": round(in_aws_ms),
             "machine_busy_share": round(machine_busy, 2),
         }
     )
