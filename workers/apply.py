@@ -365,6 +365,25 @@ def _action_graph(run):
     return graph_of_run
 
 
+# HEAD's subscription index cannot move during an apply but by a merge, which bumps the
+# workspace's HEAD version: the edges the run's propagations follow are read once per
+# process and HEAD version, the run's own producers' in one query.
+_EDGES = {}
+
+
+def _head_edges(run):
+    """A graph.HeadEdges for the run's propagations in this process (run.workspace as read
+    when the action started)."""
+    key = (run.pk, run.created_at, run.workspace.head_version)
+    edges = _EDGES.get(key)
+    if edges is None:
+        if len(_EDGES) > 64:
+            _EDGES.clear()
+        names = run.actions.values_list("component_name", flat=True)
+        edges = _EDGES[key] = graph.HeadEdges(run.workspace).preload(names)
+    return edges
+
+
 def _adapt_window(run, width, outcomes):
     """AIMD on the actions in flight. Until AWS throttles, as many as can run (`width`, up
     to the ceiling); a throttled action halves the window, each action after it that was
@@ -582,7 +601,7 @@ class Performer:
                 "refreshed_at",
             ]
         )
-        graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
+        graph.propagate(self.workspace, {c.name}, roots=("resource_value",), head_edges=_head_edges(self.run))
 
     def _write_only(self, c):
         """The paths its recorded request masks: write-only, or derived from a secret."""
