@@ -156,7 +156,7 @@ try:
     time.sleep(0.3)  # what the run's end sends on (the next run's start) counts too
     after_dag = _worker_totals(workers)
     worker_cpu_s = sum(_cpu_seconds(w.proc.pid) for w in workers)
-    moto_cpu_s = _cpu_seconds(aws.proc.pid)
+    moto_cpu_s = sum(_cpu_seconds(pid) for pid in aws.pids)
 finally:
     for w in workers:
         w.stop()
