@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from portal import approvals, audit, changesets, graph, lifecycle, pointers
@@ -352,17 +352,27 @@ _GRAPHS = {}
 
 
 def _action_graph(run):
-    """{action pk: (key, waits_for)} of the run."""
+    """{action pk: (key, waits_for, component name)} of the run."""
     cache_key = (run.pk, run.created_at)
     graph_of_run = _GRAPHS.get(cache_key)
     if graph_of_run is None:
         if len(_GRAPHS) > 64:
             _GRAPHS.clear()
         graph_of_run = {
-            pk: (key, waits_for) for pk, key, waits_for in run.actions.values_list("pk", "key", "waits_for")
+            pk: (key, waits_for, name)
+            for pk, key, waits_for, name in run.actions.values_list(
+                "pk", "key", "waits_for", "component_name"
+            )
         }
         _GRAPHS[cache_key] = graph_of_run
     return graph_of_run
+
+
+def _names_waited_for(action):
+    """The components of the actions `action` waits for in its run."""
+    graph_of_run = _action_graph(action.run)
+    waited = set(graph_of_run[action.pk][1])
+    return sorted({name for key, _, name in graph_of_run.values() if key in waited})
 
 
 # HEAD's subscription index cannot move during an apply but by a merge, which bumps the
@@ -548,13 +558,26 @@ class Performer:
         self.workspace = action.run.workspace
         self.result = dict(action.result or {})
         self.request = None
+        self._producers = None
 
     @property
     def provider(self):
         return provider_for(self.action.schema, Clients(AwsTarget.for_workspace(self.workspace)))
 
     def component(self):
-        return Component.objects.filter(pk=self.action.component_id).first()
+        """The action's HEAD row (None when HEAD dropped it). The first read brings the
+        components of the actions it waited for along: the producers it reads, whose
+        values say which of its paths derive from a secret (_write_only)."""
+        if self._producers is not None:
+            return Component.objects.filter(pk=self.action.component_id).first()
+        rows = list(
+            Component.objects.filter(
+                Q(pk=self.action.component_id)
+                | Q(workspace=self.workspace, name__in=_names_waited_for(self.action))
+            )
+        )
+        self._producers = [r for r in rows if r.pk != self.action.component_id]
+        return next((r for r in rows if r.pk == self.action.component_id), None)
 
     def perform(self):
         kind = self.action.kind
@@ -604,7 +627,7 @@ class Performer:
     def _write_only(self, c):
         """The paths its recorded request masks: write-only, or derived from a secret."""
         return write_only_for(self.action.schema) + graph.derived_secret_paths(
-            graph.GraphView(self.workspace).remember(c), c.name
+            graph.GraphView(self.workspace).remember(c, *(self._producers or ())), c.name
         )
 
     def _create(self, token=None):

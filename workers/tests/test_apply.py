@@ -129,3 +129,29 @@ def test_a_queued_apply_whose_plan_heads_move_changed_does_not_start(
     assert queued.status == RunStatus.FAILED
     assert "HEAD moved and the plan changed since the apply was requested" in queued.error
     assert not Component.objects.filter(name="web-logs").exists()  # nothing merged, nothing created
+
+
+def test_a_recorded_request_hides_a_value_derived_from_a_producers_secret(workspace, bob, alice, applier):
+    from portal.secrets import MASK
+
+    cs = changesets.create_change_set(workspace, bob, "dsn")
+    changesets.upsert_component(
+        cs,
+        bob,
+        "dsn",
+        "Portal::StringTemplate",
+        {"Template": "postgres://app:{{ Password }}@db/shop", "Variables": {"Password": "hunter2-hunter2"}},
+    )
+    changesets.upsert_component(
+        cs,
+        bob,
+        "api-logs",
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/api", "Tags": [{"Key": "dsn", "Value": src("dsn", "/domain/Rendered/Value")}]},
+    )
+    run = applier(approved(cs, bob, alice), alice)
+
+    assert run.status == RunStatus.SUCCEEDED, [(a.key, a.error) for a in run.actions.all()]
+    sent = run.actions.get(key="create:api-logs").request["create"]
+    assert sent["Tags"] == [{"Key": "dsn", "Value": MASK}]  # the whole value, not only the URL's password
+    assert sent["LogGroupName"] == "/api"
