@@ -6,17 +6,22 @@ a level ran at once). Printed: our wall time / bound, and the same ratio for Ter
 default of 10 concurrent operations, computed by list-scheduling the same DAG.
 
 Workers exactly as README recommends: `celery -A portal worker` with no flags (the Celery
-config gives it threads and their number), two replicas (BENCH_WORKER_PROCESSES changes
-that), PORTAL_APPLY_CONCURRENCY at its default. Also printed: the worker processes' CPU
-per action of the DAG apply (boto3 included; start-up and the probe left out).
+config gives it threads and their number; only a node name each and
+`--include=bench._worker_stats`, which measures and changes nothing), two replicas
+(BENCH_WORKER_PROCESSES changes that), PORTAL_APPLY_CONCURRENCY and the heartbeat at their
+defaults. Also printed, for the DAG apply (start-up and the probe left out): the worker
+processes' CPU per action, the part of it spent inside botocore calls and the rest (the
+portal's own cost, with Celery's), and database queries per action.
 
-Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ...}
+Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ..., "worker_cpu_outside_boto3_ms_per_action": ..., "queries_per_action": ...}
 """
 
 import heapq
 import json
 import os
 import random
+import signal
+import tempfile
 import time
 
 for key, value in {
@@ -47,6 +52,36 @@ def _cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _machine_busy_and_total():
+    """Busy and total CPU time of the whole machine so far (every process: ours, the local
+    AWS, Postgres, Redis, and whatever else shares the cores), in clock ticks."""
+    fields = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return sum(fields) - idle, sum(fields)
+
+
+STATS_DIR = tempfile.mkdtemp(prefix="bench-worker-stats-")
+
+
+def _worker_totals(workers):
+    """CPU seconds, botocore CPU seconds, AWS calls and queries of the worker processes so far."""
+    totals = {"cpu_s": 0.0, "botocore_cpu_s": 0.0, "botocore_wall_s": 0.0, "aws_calls": 0, "queries": 0}
+    for w in workers:
+        path = os.path.join(STATS_DIR, f"{w.proc.pid}.json")
+        if os.path.exists(path):
+            os.remove(path)
+        totals["cpu_s"] += _cpu_seconds(w.proc.pid)
+        os.kill(w.proc.pid, signal.SIGUSR2)  # bench/_worker_stats.py writes its counts
+        deadline = time.monotonic() + 10
+        while not os.path.exists(path):
+            assert time.monotonic() < deadline, f"worker {w.proc.pid} wrote no counts"
+            time.sleep(0.01)
+        with open(path) as f:
+            for key, value in json.load(f).items():
+                totals[key] += value
+    return totals
+
+
 random.seed(7)
 localstate.prepare()  # the laptop broker when no REDIS_URL is set
 
@@ -66,18 +101,37 @@ def log_group(name, parent=None):
     return props
 
 
-# Calls per action: create one log group alone and count the AWS calls it makes.
+# Calls per action: create independent log groups and count the AWS calls they make.
+# More than one worker takes at once (it reserves a message per thread), so that every
+# worker process runs some: each has made its AWS client and loaded its providers before
+# the DAG, as a worker that has been up a while has (costs of a process start, not of an
+# action).
+PROBES = 2 * settings.CELERY_WORKER_CONCURRENCY
 probe = changesets.create_change_set(ws, user, "probe")
-changesets.upsert_component(probe, user, "probe", "AWS::Logs::LogGroup", log_group("probe"))
+for i in range(PROBES):
+    changesets.upsert_component(probe, user, f"probe-{i}", "AWS::Logs::LogGroup", log_group(f"probe-{i}"))
 PROCESSES = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
-workers = [WorkerProcess(aws.endpoint, pool=None, concurrency=None).wait_ready() for _ in range(PROCESSES)]
+readme_worker = {
+    "pool": None,
+    "concurrency": None,
+    "plain": True,
+    "include": ["bench._worker_stats"],
+    "extra_env": {
+        "BENCH_STATS_DIR": STATS_DIR,
+        "PORTAL_HEARTBEAT_SECONDS": str(settings.PORTAL_HEARTBEAT_SECONDS),
+        "PORTAL_AWS_POLL_SECONDS": str(settings.PORTAL_AWS_POLL_SECONDS),
+    },
+}
+workers = [WorkerProcess(aws.endpoint, **readme_worker).wait_ready() for _ in range(PROCESSES)]
 try:
     before = aws.calls
     run = apply.request_apply(probe, user)
     while not ApplyRun.objects.get(pk=run.pk).is_finished:
         time.sleep(0.05)
     assert ApplyRun.objects.get(pk=run.pk).status == "succeeded", ApplyRun.objects.get(pk=run.pk).error
-    calls_per_action = aws.calls - before
+    calls_per_action = (aws.calls - before) / PROBES
+    assert calls_per_action == int(calls_per_action), f"{aws.calls - before} calls for {PROBES} log groups"
+    calls_per_action = int(calls_per_action)
     levels = [[f"l{d}-{i}" for i in range(N // DEPTH + (1 if d < N % DEPTH else 0))] for d in range(DEPTH)]
     parents = {}
     cs = changesets.create_change_set(ws, user, "dag")
@@ -87,16 +141,22 @@ try:
             parents[name] = parent
             changesets.upsert_component(cs, user, name, "AWS::Logs::LogGroup", log_group(name, parent))
     before = aws.calls
-    cpu_before = sum(_cpu_seconds(w.proc.pid) for w in workers)  # start-up and the probe excluded
+    before_dag = _worker_totals(workers)  # start-up and the probe excluded
+    machine_before = _machine_busy_and_total()
     with Timer() as wall:
-        run = apply.request_apply(cs, user)
+        with Timer() as request:  # in this process, as the web server would: the plan, the rows
+            run = apply.request_apply(cs, user)
         while not ApplyRun.objects.get(pk=run.pk).is_finished:
             time.sleep(0.02)
+    machine_after = _machine_busy_and_total()
     run = ApplyRun.objects.get(pk=run.pk)
     assert run.status == "succeeded", run.error
+    action_durations = [(a.finished_at - a.started_at).total_seconds() for a in run.actions.all()]
     calls = aws.calls - before
+    time.sleep(0.3)  # what the run's end sends on (the next run's start) counts too
+    after_dag = _worker_totals(workers)
     worker_cpu_s = sum(_cpu_seconds(w.proc.pid) for w in workers)
-    moto_cpu_s = _cpu_seconds(aws.proc.pid)
+    moto_cpu_s = sum(_cpu_seconds(pid) for pid in aws.pids)
 finally:
     for w in workers:
         w.stop()
@@ -123,12 +183,24 @@ def makespan(slots):
 
 
 terraform = makespan(10)
-cpu_ms_per_action = (worker_cpu_s - cpu_before) * 1000 / N
+dag = {key: after_dag[key] - before_dag[key] for key in after_dag}
+cpu_ms_per_action = dag["cpu_s"] * 1000 / N
+botocore_ms_per_action = dag["botocore_cpu_s"] * 1000 / N
+outside_ms_per_action = cpu_ms_per_action - botocore_ms_per_action
+queries_per_action = dag["queries"] / N
+# An action's time from its claim to its outcome, and the part of it spent in AWS calls.
+action_ms = sum(action_durations) * 1000 / N
+in_aws_ms = dag["botocore_wall_s"] * 1000 / N
+machine_busy = (machine_after[0] - machine_before[0]) / max(1, machine_after[1] - machine_before[1])
 print(
     f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
-    f"({calls} calls in all): wall {wall.ms / 1000:.2f} s, critical-path bound {bound:.2f} s, "
+    f"({calls} calls in all): wall {wall.ms / 1000:.2f} s (the request {request.ms / 1000:.2f} s of it), critical-path bound {bound:.2f} s, "
     f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
-    f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action"
+    f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action, "
+    f"{botocore_ms_per_action:.1f} ms of it in botocore calls, {outside_ms_per_action:.1f} ms outside; "
+    f"{queries_per_action:.1f} database queries per action; an action took {action_ms:.0f} ms on average, "
+    f"{in_aws_ms:.0f} ms of it in AWS calls; the machine's cores were "
+    f"{machine_busy:.0%} busy during the apply ({os.cpu_count()} cores, everything on them counted)"
 )
 print(
     json.dumps(
@@ -138,6 +210,7 @@ print(
             "latency_ms": LATENCY_MS,
             "calls_per_action": calls_per_action,
             "wall_s": round(wall.ms / 1000, 2),
+            "request_s": round(request.ms / 1000, 2),
             "bound_s": round(bound, 2),
             "ratio": round(wall.ms / 1000 / bound, 2),
             "terraform10_s": round(terraform, 2),
@@ -147,6 +220,12 @@ print(
             "worker_cpu_s": round(worker_cpu_s, 2),
             "local_aws_cpu_s": round(moto_cpu_s, 2),
             "worker_cpu_ms_per_action": round(cpu_ms_per_action, 1),
+            "worker_cpu_in_botocore_ms_per_action": round(botocore_ms_per_action, 1),
+            "worker_cpu_outside_boto3_ms_per_action": round(outside_ms_per_action, 1),
+            "queries_per_action": round(queries_per_action, 1),
+            "action_ms": round(action_ms),
+            "action_in_aws_calls_ms": round(in_aws_ms),
+            "machine_busy_share": round(machine_busy, 2),
         }
     )
 )

@@ -224,9 +224,10 @@ class GraphView:
     when deleted); their edges replace HEAD's edges of that consumer.
     """
 
-    def __init__(self, workspace, change_set=None, entries=None):
+    def __init__(self, workspace, change_set=None, entries=None, head_edges=None):
         self.workspace = workspace
         self.change_set = change_set
+        self.head_edges = head_edges  # a HeadEdges that HEAD's edges are read from
         if change_set is not None and entries is None:
             entries = list(change_set.entries.all())
         self.entries = {e.name: e for e in (entries or [])}
@@ -243,6 +244,12 @@ class GraphView:
         return self
 
     # components
+    def remember(self, *components):
+        """HEAD rows the caller has just read (fresh), so that the view does not read them again."""
+        for c in components:
+            self._head[c.name] = c
+        return self
+
     def head_components(self, names):
         wanted = [n for n in names if n not in self._head]
         if wanted:
@@ -382,6 +389,10 @@ class GraphView:
         names = list(names)
         if not names:
             return out
+        if self.change_set is None and self.head_edges is not None:
+            for producer, edges in self.head_edges.consumers_of(names).items():
+                out[producer] = [(consumer, source) for consumer, source in edges if source.root in roots]
+            return out
         rows = Subscription.objects.filter(workspace=self.workspace, producer_name__in=names)
         if self.change_set is None:
             rows = rows.filter(change_set=None)
@@ -397,19 +408,51 @@ class GraphView:
                 out[producer].append((consumer, source))
         return out
 
-    def downstream(self, names, roots=("domain", "resource_value")):
-        """Every component that (transitively) subscribes to one of `names`."""
+    def downstream(self, names, roots=("domain", "resource_value"), first_hop=None):
+        """Every component that (transitively) subscribes to one of `names`; `first_hop` is
+        consumers_of(names, roots) when the caller has it already."""
         seen, frontier = set(), set(names)
+        hop = first_hop
         while frontier:
             found = set()
-            for edges in self.consumers_of(frontier, roots).values():
+            for edges in (hop if hop is not None else self.consumers_of(frontier, roots)).values():
                 for consumer, source in edges:
                     if is_dependency(source, consumer) and consumer not in seen and consumer not in names:
                         found.add(consumer)
             seen |= found
-            frontier = found
+            frontier, hop = found, None
             roots = ("domain",)  # past the first hop only resolved desired values move
         return seen
+
+
+class HeadEdges:
+    """HEAD's subscription edges by producer, each producer's read once and remembered, for
+    a caller that asks again and again while HEAD cannot move (an apply between its merge
+    and its end: the caller keys it by the workspace's HEAD version). `preload` reads the
+    edges of many producers in one query."""
+
+    def __init__(self, workspace):
+        self.workspace = workspace
+        self._by_producer = {}
+
+    def preload(self, names):
+        missing = sorted(set(names) - set(self._by_producer))
+        for start in range(0, len(missing), 1000):
+            chunk = missing[start : start + 1000]
+            found = defaultdict(list)
+            rows = Subscription.objects.filter(
+                workspace=self.workspace, change_set=None, producer_name__in=chunk
+            ).values_list("consumer_name", "target_path", "producer_name", "source_path")
+            for consumer, target, producer, path in rows:
+                found[producer].append((consumer, Source(target, producer, path)))
+            for name in chunk:
+                self._by_producer[name] = found.get(name, [])
+        return self
+
+    def consumers_of(self, names):
+        """{producer: [(consumer, Source), ...]} for these producers."""
+        self.preload(names)
+        return {n: self._by_producer[n] for n in names}
 
 
 # --- Checks at the edit ------------------------------------------------------------------
@@ -530,39 +573,47 @@ def topological(names, edges):
     return order
 
 
-def propagate(workspace, changed, roots=("domain", "resource_value")):
+def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges=None):
     """Recompute `domain`/`pending` of the components in `changed` and of everything that
     depends on them in HEAD; only what depends on the change is touched.
 
     `roots`: which of the changed components' values moved (an edit moves /domain, an
-    observed resource moves /resource_value). Returns the names whose domain changed.
+    observed resource moves /resource_value). `head_edges`: a HeadEdges to read the
+    subscription index from. Returns the names whose domain changed.
     """
-    graph = GraphView(workspace)
+    graph = GraphView(workspace, head_edges=head_edges)
     changed = set(changed)
-    affected = changed | graph.downstream(changed, roots)
+    first_hop = graph.consumers_of(changed, roots)
+    affected = changed | graph.downstream(changed, roots, first_hop)
     if "domain" not in roots:
         # A component that reads its own moved root (a self-referencing rule reading its
         # group id) changes its /domain as well, and so moves what reads that.
         self_readers = {
             consumer
-            for edges in graph.consumers_of(changed, roots).values()
+            for edges in first_hop.values()
             for consumer, source in edges
             if consumer == source.component
         }
         affected |= graph.downstream(self_readers, ("domain",))
-    with transaction.atomic():
+        if affected == changed and not self_readers:
+            return set()  # only observed values moved, and nothing reads them
+    # Inside a caller's transaction, part of it (no savepoint: nothing here is retried).
+    with transaction.atomic(savepoint=False):
         # Lock the rows this will rewrite (in name order, so two propagations never
-        # deadlock), then read producers fresh: concurrent propagations that share a
-        # consumer queue here instead of overwriting each other's result.
-        list(
-            Component.objects.select_for_update()
+        # deadlock) and read them, then their producers, fresh: concurrent propagations
+        # that share a consumer queue here instead of overwriting each other's result.
+        components = {
+            c.name: c
+            for c in Component.objects.select_for_update()
             .filter(workspace=workspace, name__in=sorted(affected))
             .order_by("name")
-            .values_list("pk", flat=True)
-        )
-        edges = graph.producers_of(affected)
+        }
+        graph.remember(*components.values())
+        edges = {
+            name: [s for s in find_sources(c.properties) if s.error is None] for name, c in components.items()
+        }
         producers = {s.component for sources in edges.values() for s in sources}
-        components = graph.head_components(sorted(affected | producers))
+        components.update(graph.head_components(sorted(producers - set(components))))
         views = {n: View.of_component(c) for n, c in components.items() if c is not None}
         dep_edges = {c: {s.component for s in srcs if is_dependency(s, c)} for c, srcs in edges.items()}
         dirty = []
@@ -575,7 +626,11 @@ def propagate(workspace, changed, roots=("domain", "resource_value")):
                 c.domain, c.pending = domain, pending
                 dirty.append(c)
             views[name] = View.of_component(c)
-        Component.objects.bulk_update(dirty, ["domain", "pending"], batch_size=500)
+        if len(dirty) > 3:
+            Component.objects.bulk_update(dirty, ["domain", "pending"], batch_size=500)
+        else:  # a few rows: plain updates cost half of bulk_update's CASE
+            for c in dirty:
+                Component.objects.filter(pk=c.pk).update(domain=c.domain, pending=c.pending)
     return {c.name for c in dirty}
 
 
@@ -635,28 +690,40 @@ def raise_if_errors(name, errors):
         raise ValidationError(f"{name}{first['path']}: {first['message']}{more}", errors=errors)
 
 
-def derived_secret_paths(graph, name, _reading=frozenset()):
+def derived_secret_paths(graph, name, _reading=frozenset(), within=None):
     """Pointers in `name`'s properties (and its resolved domain) whose value derives from a
     producer's secret: a subscription to a value the producer's pages mask (by name, by
     value, write-only, or itself derived), and a string template's rendered text when one
-    of its Variables is secret. Secrecy travels with the value to every page that shows it."""
+    of its Variables is secret. Secrecy travels with the value to every page that shows it.
+    `within`: only the pointers at, above or below that one (what a consumer reads)."""
     # Many consumers read the same producers: remember each answer for this view (HEAD has
     # no cycles, so an answer does not depend on the chain that asked for it).
     known = graph.__dict__.setdefault("_derived_secret_paths", {})
-    if name not in known:
-        known[name] = _derived_secret_paths(graph, name, _reading)
-    return list(known[name])
+    if (name, within) not in known:
+        known[name, within] = _derived_secret_paths(graph, name, _reading, within)
+    return list(known[name, within])
 
 
-def _derived_secret_paths(graph, name, _reading):
+def _related(pointer, within):
+    return within is None or pointers.is_prefix(pointer, within) or pointers.is_prefix(within, pointer)
+
+
+def _derived_secret_paths(graph, name, _reading, within):
     properties = graph.properties_of(name)
     if not isinstance(properties, dict):
         return []
-    paths = [s.target for s in find_sources(properties) if _reads_a_secret(graph, s, _reading | {name})]
+    sources = [s for s in find_sources(properties) if _related(s.target, within)]
+    graph.head_components(sorted({s.component for s in sources if s.error is None and s.root != "si"}))
+    paths = [s.target for s in sources if _reads_a_secret(graph, s, _reading | {name})]
+    if not (_related("/Rendered", within) or _related("/Value", within)):
+        return paths
     view = graph.view(name)
     if view is not None and view.schema == STRING_TEMPLATE:
         variables = (view.domain or {}).get("Variables")
-        hidden = write_only_for(view.schema) + paths
+        secret_variables = (
+            paths if within is None else derived_secret_paths(graph, name, _reading, "/Variables")
+        )
+        hidden = write_only_for(view.schema) + secret_variables
         if isinstance(variables, dict) and mask_at(variables, "/Variables", hidden, view.domain) != variables:
             paths += ["/Rendered", "/Value"]  # the domain's and the resource value's text
     return paths
@@ -673,5 +740,7 @@ def _reads_a_secret(graph, source, reading):
         value = pointers.resolve(document or {}, source.subpath)
     except pointers.Missing:
         return False
-    hidden = write_only_for(producer.schema) + derived_secret_paths(graph, source.component, reading)
+    hidden = write_only_for(producer.schema) + derived_secret_paths(
+        graph, source.component, reading, within=source.subpath
+    )
     return mask_at(value, source.subpath, hidden, document) != value

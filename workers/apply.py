@@ -7,12 +7,14 @@ action twice or leave a wrong state. Celery tasks (workers/tasks.py) only call i
 """
 
 import logging
+import threading
+import time
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from portal import approvals, audit, changesets, graph, lifecycle, pointers
@@ -145,25 +147,28 @@ def _merge_for_run(run):
     if run.kind != "apply" or cs is None:
         return
     if changesets.is_behind(cs):
+        # HEAD moved since the apply was asked for (an apply queued ahead of it merged): the
+        # plan is made again, and must be the one that was approved. Otherwise it stands
+        # as frozen at the request, and is not made a second time.
         changesets.rebase(cs, run.requested_by)
         cs.refresh_from_db()
-    plan = plan_actions(cs)
-    if plan.checksum != run.plan_checksum:
-        raise ConflictError(
-            "HEAD moved and the plan changed since the apply was requested; review the new plan and apply again"
-        )
+        if plan_actions(cs).checksum != run.plan_checksum:
+            raise ConflictError(
+                "HEAD moved and the plan changed since the apply was requested; review the new plan and apply again"
+            )
+    actions = list(run.actions.all())
     heads = {
-        str(c.id): c
-        for c in Component.objects.filter(
-            workspace=run.workspace, id__in=[a.component_id for a in plan.actions]
-        )
+        c.id: c
+        for c in Component.objects.filter(workspace=run.workspace, id__in=[a.component_id for a in actions])
     }
-    for action in run.actions.all():
-        head = heads.get(str(action.component_id))
+    snapshot = []
+    for action in actions:
+        head = heads.get(action.component_id)
         if head is not None:
             action.physical_id = head.resource_id
             action.old_properties = head.applied if head.applied is not None else head.domain
-            action.save(update_fields=["physical_id", "old_properties"])
+            snapshot.append(action)
+    Action.objects.bulk_update(snapshot, ["physical_id", "old_properties"], batch_size=500)
     adopt = {e.component_id: e.adopt_id for e in cs.entries.exclude(adopt_id="")}
     changesets.merge(cs, run.requested_by)
     for component_id, physical_id in adopt.items():
@@ -218,10 +223,18 @@ def dispatch(run_id, throttled=None):
     failed, and finish the run when nothing is left to do. `throttled` says whether AWS
     throttled the action that just ended: the run's window of actions in flight halves,
     or grows by one."""
+    _dispatch(run_id, [throttled], keep=0)
+
+
+def _dispatch(run_id, outcomes, keep):
+    """dispatch() for the actions that ended with `outcomes` (throttled or not, one each);
+    `keep` of the actions it queues get no message: their ids are returned, for the
+    callers to execute themselves."""
+    kept = []
     with transaction.atomic():
-        run = ApplyRun.objects.select_for_update().select_related("workspace").get(pk=run_id)
+        run = ApplyRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
-            return
+            return kept
         graph_of_run = _action_graph(run)
         rows = [
             (pk, graph_of_run[pk][0], st, graph_of_run[pk][1])
@@ -249,17 +262,87 @@ def dispatch(run_id, throttled=None):
             if status[key] == ActionStatus.WAITING
             and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
         ]
-        window = _adapt_window(run, len(ready) + in_flight + 1, throttled)
+        window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
         ready = ready[: max(0, window - in_flight)]
         if ready:
             Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
                 status=ActionStatus.QUEUED, queued_at=timezone.now()
             )
-            for pk in ready:
+            kept, sent = ready[:keep], ready[keep:]
+            for pk in sent:
                 enqueue_action(pk)
-            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in set(ready)})
+            queued = set(ready)
+            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in queued})
         if all(st in DONE for st in status.values()):
             _finish(run, list(run.actions.all()))
+    return kept
+
+
+class _Ended:
+    """An action that ended in this thread, waiting for its run's next dispatch round."""
+
+    def __init__(self, throttled, keep_one):
+        self.throttled, self.keep_one = throttled, keep_one
+        self.done = threading.Event()
+        self.leads = False
+        self.kept = None
+        self.error = None
+
+
+# Actions of a run that end together in this process are dispatched in rounds: one
+# thread leads a round, one transaction under the run's lock for all the actions that
+# ended since the last one began, instead of each queueing behind the others on the lock.
+# {run id: the actions waiting for the next round}, present while a round is under way.
+_ROUNDS = {}
+_ROUNDS_LOCK = threading.Lock()
+_leading = threading.local()
+
+
+def _dispatch_ended(run_id, throttled, keep_one):
+    """dispatch() after an action ended in this thread (its outcome committed already);
+    returns the id of an action queued for this thread to execute next, or None."""
+    if run_id in getattr(_leading, "runs", ()):
+        # A task that this thread's own round ran inline (Celery's eager mode) after the
+        # round's commit: waiting for the next round would be waiting for itself.
+        return next(iter(_dispatch(run_id, [throttled], keep=int(keep_one))), None)
+    me = _Ended(throttled, keep_one)
+    with _ROUNDS_LOCK:
+        me.leads = run_id not in _ROUNDS
+        _ROUNDS.setdefault(run_id, []).append(me)
+    if not me.leads:
+        me.done.wait()  # set when a round took it, or when the next round is its to lead
+    if not me.leads:
+        if me.error is not None:
+            raise me.error
+        return me.kept
+    return _lead_round(run_id, me)
+
+
+def _lead_round(run_id, me):
+    with _ROUNDS_LOCK:
+        batch, _ROUNDS[run_id] = _ROUNDS[run_id], []
+    _leading.runs = getattr(_leading, "runs", frozenset()) | {run_id}
+    try:
+        kept = _dispatch(run_id, [e.throttled for e in batch], keep=sum(e.keep_one for e in batch))
+        for e in batch:
+            if e.keep_one and kept:
+                e.kept = kept.pop(0)
+    except Exception as exc:
+        for e in batch:
+            e.error = exc
+        raise
+    finally:
+        _leading.runs = _leading.runs - {run_id}
+        with _ROUNDS_LOCK:
+            waiting = _ROUNDS[run_id]
+            if waiting:
+                waiting[0].leads = True
+            else:
+                del _ROUNDS[run_id]
+        for e in batch + waiting[:1]:
+            if e is not me:
+                e.done.set()
+    return me.kept
 
 
 # An apply's actions and what each waits for never change once the run is made: read
@@ -269,30 +352,61 @@ _GRAPHS = {}
 
 
 def _action_graph(run):
-    """{action pk: (key, waits_for)} of the run."""
+    """{action pk: (key, waits_for, component name)} of the run."""
     cache_key = (run.pk, run.created_at)
     graph_of_run = _GRAPHS.get(cache_key)
     if graph_of_run is None:
         if len(_GRAPHS) > 64:
             _GRAPHS.clear()
         graph_of_run = {
-            pk: (key, waits_for) for pk, key, waits_for in run.actions.values_list("pk", "key", "waits_for")
+            pk: (key, waits_for, name)
+            for pk, key, waits_for, name in run.actions.values_list(
+                "pk", "key", "waits_for", "component_name"
+            )
         }
         _GRAPHS[cache_key] = graph_of_run
     return graph_of_run
 
 
-def _adapt_window(run, width, throttled):
+def _names_waited_for(action):
+    """The components of the actions `action` waits for in its run."""
+    graph_of_run = _action_graph(action.run)
+    waited = set(graph_of_run[action.pk][1])
+    return sorted({name for key, _, name in graph_of_run.values() if key in waited})
+
+
+# HEAD's subscription index cannot move during an apply but by a merge, which bumps the
+# workspace's HEAD version: the edges the run's propagations follow are read once per
+# process and HEAD version, the run's own producers' in one query.
+_EDGES = {}
+
+
+def _head_edges(run):
+    """A graph.HeadEdges for the run's propagations in this process (run.workspace as read
+    when the action started)."""
+    key = (run.pk, run.created_at, run.workspace.head_version)
+    edges = _EDGES.get(key)
+    if edges is None:
+        if len(_EDGES) > 64:
+            _EDGES.clear()
+        names = run.actions.values_list("component_name", flat=True)
+        edges = _EDGES[key] = graph.HeadEdges(run.workspace).preload(names)
+    return edges
+
+
+def _adapt_window(run, width, outcomes):
     """AIMD on the actions in flight. Until AWS throttles, as many as can run (`width`, up
     to the ceiling); a throttled action halves the window, each action after it that was
-    not throttled grows it by one, until it is back at the ceiling. `run.window` is 0
-    while no window applies."""
+    not throttled grows it by one, until it is back at the ceiling. `outcomes`: throttled
+    or not (None: no action ended) for each action that ended. `run.window` is 0 while no
+    window applies."""
     ceiling = settings.PORTAL_APPLY_CONCURRENCY
     window = run.window
-    if throttled:
-        window = max(1, (window or min(ceiling, width)) // 2)
-    elif throttled is False and window:
-        window = 0 if window + 1 >= ceiling else window + 1
+    for throttled in outcomes:
+        if throttled:
+            window = max(1, (window or min(ceiling, width)) // 2)
+        elif throttled is False and window:
+            window = 0 if window + 1 >= ceiling else window + 1
     if window != run.window:
         ApplyRun.objects.filter(pk=run.pk).update(window=window)
         run.window = window
@@ -329,9 +443,20 @@ def _finish(run, actions):
 
 
 def execute(action_id, worker=None):
-    """Claim and run one action; safe to call twice for the same id."""
+    """Claim and run one action; safe to call twice for the same id. When it succeeds and
+    unblocks others, this thread goes on with one of them (no broker round trip: a worker
+    that dies before claiming it leaves it queued, and the reaper sends it again), as long
+    as the task is younger than the hold on AWS waits, so that no task runs for long."""
+    started = time.monotonic()
+    while action_id is not None:
+        young = time.monotonic() - started < settings.PORTAL_ACTION_WAIT_HOLD_SECONDS
+        action_id = _execute_one(action_id, worker, keep_one=young)
+
+
+def _execute_one(action_id, worker, keep_one):
+    """Run the action; returns the id of a next one queued for this thread, or None."""
     if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
-        return
+        return None
     action = Action.objects.select_related("run__workspace").get(pk=action_id)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
@@ -341,7 +466,7 @@ def execute(action_id, worker=None):
             performer.perform()
     except StillWaiting as wait:
         _check_again_later(action, performer, wait)
-        return
+        return None
     except ProviderError as exc:
         _fail(action, exc.message, exc.immutable_property or "")
     except ResourceMissing as exc:
@@ -360,7 +485,7 @@ def execute(action_id, worker=None):
             waiting_for="",
             deadline=None,
         )
-    dispatch(action.run_id, throttled=take_throttled_count() > 0)
+    return _dispatch_ended(action.run_id, take_throttled_count() > 0, keep_one)
 
 
 def _check_again_later(action, performer, wait):
@@ -433,13 +558,26 @@ class Performer:
         self.workspace = action.run.workspace
         self.result = dict(action.result or {})
         self.request = None
+        self._producers = None
 
     @property
     def provider(self):
         return provider_for(self.action.schema, Clients(AwsTarget.for_workspace(self.workspace)))
 
     def component(self):
-        return Component.objects.filter(pk=self.action.component_id).first()
+        """The action's HEAD row (None when HEAD dropped it). The first read brings the
+        components of the actions it waited for along: the producers it reads, whose
+        values say which of its paths derive from a secret (_write_only)."""
+        if self._producers is not None:
+            return Component.objects.filter(pk=self.action.component_id).first()
+        rows = list(
+            Component.objects.filter(
+                Q(pk=self.action.component_id)
+                | Q(workspace=self.workspace, name__in=_names_waited_for(self.action))
+            )
+        )
+        self._producers = [r for r in rows if r.pk != self.action.component_id]
+        return next((r for r in rows if r.pk == self.action.component_id), None)
 
     def perform(self):
         kind = self.action.kind
@@ -476,23 +614,20 @@ class Performer:
         c.applied = sent
         c.drift = []
         c.refreshed_at = timezone.now()
-        c.save(
-            update_fields=[
-                "resource_id",
-                "resource_value",
-                "resource_status",
-                "applied",
-                "drift",
-                "refreshed_at",
-            ]
+        Component.objects.filter(pk=c.pk).update(
+            resource_id=c.resource_id,
+            resource_value=c.resource_value,
+            resource_status=c.resource_status,
+            applied=c.applied,
+            drift=c.drift,
+            refreshed_at=c.refreshed_at,
         )
-        graph.propagate(self.workspace, {c.name}, roots=("resource_value",))
+        graph.propagate(self.workspace, {c.name}, roots=("resource_value",), head_edges=_head_edges(self.run))
 
-    def _write_only(self):
+    def _write_only(self, c):
         """The paths its recorded request masks: write-only, or derived from a secret."""
-        name = self.action.component_name
         return write_only_for(self.action.schema) + graph.derived_secret_paths(
-            graph.GraphView(self.workspace), name
+            graph.GraphView(self.workspace).remember(c, *(self._producers or ())), c.name
         )
 
     def _create(self, token=None):
@@ -500,7 +635,7 @@ class Performer:
         if c is None:
             raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
         desired = self._desired(c)
-        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
+        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only(c)])
         observed = self.provider.create(desired, token or str(c.id))
         self.result["create"] = {"physical_id": observed.physical_id}
         self._record(c, observed, desired)
@@ -530,7 +665,7 @@ class Performer:
             return self._create()
         old = c.applied if c.applied is not None else (self.action.old_properties or {})
         desired = self._held_back(self._desired(c), old)
-        self.request = mask({"update": desired}, [f"/update{p}" for p in self._write_only()])
+        self.request = mask({"update": desired}, [f"/update{p}" for p in self._write_only(c)])
         observed = self.provider.update(c.resource_id, old, desired)
         self.result["update"] = {"physical_id": observed.physical_id}
         self._record(c, observed, desired)
@@ -587,7 +722,7 @@ class Performer:
         if c is None:
             raise ValidationError(f"{self.action.component_name} is no longer in HEAD")
         desired = self._desired(c)
-        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only()])
+        self.request = mask({"create": desired}, [f"/create{p}" for p in self._write_only(c)])
         observed = self.provider.create(desired, f"{c.id}-r{self.run.pk}")
         self.result["create"] = {"physical_id": observed.physical_id}
         self._save_progress()

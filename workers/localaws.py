@@ -6,6 +6,7 @@ AWS_ENDPOINT_URL like any other endpoint.
 """
 
 import json
+import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +37,46 @@ class _Faults:
         self.lock = threading.Lock()
 
 
+def faulty_app(faults):
+    """moto's WSGI app behind the two knobs: latency per call, throttling."""
+    inner = DomainDispatcherApplication(create_backend_app)
+
+    def app(environ, start_response):
+        if environ.get("PATH_INFO") == "/_localaws/stats":
+            body = json.dumps({"calls": faults.calls, "throttled": faults.throttled}).encode()
+            start_response(
+                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+            )
+            return [body]
+        with faults.lock:
+            faults.calls += 1
+        if faults.latency_s:
+            time.sleep(faults.latency_s)
+        target = environ.get("HTTP_X_AMZ_TARGET", "") + "?" + environ.get("QUERY_STRING", "")
+        with faults.lock:
+            hit = next((k for k, n in faults.throttle.items() if n > 0 and k in target), None)
+            if hit:
+                faults.throttle[hit] -= 1
+                faults.throttled += 1
+        if hit:
+            body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+            )
+            return [body]
+        return inner(environ, start_response)
+
+    return app
+
+
+def gunicorn_app(latency_ms="0"):
+    """For LocalAwsProcess: `gunicorn 'workers.localaws:gunicorn_app("100")'`."""
+    faults = _Faults()
+    faults.latency_s = float(latency_ms) / 1000
+    return faulty_app(faults)
+
+
 class LocalAws:
     def __init__(self, latency_ms=0):
         self.faults = _Faults()
@@ -44,36 +85,7 @@ class LocalAws:
         self._thread = None
 
     def _app(self):
-        inner = DomainDispatcherApplication(create_backend_app)
-        faults = self.faults
-
-        def app(environ, start_response):
-            if environ.get("PATH_INFO") == "/_localaws/stats":
-                body = json.dumps({"calls": faults.calls, "throttled": faults.throttled}).encode()
-                start_response(
-                    "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-                )
-                return [body]
-            with faults.lock:
-                faults.calls += 1
-            if faults.latency_s:
-                time.sleep(faults.latency_s)
-            target = environ.get("HTTP_X_AMZ_TARGET", "") + "?" + environ.get("QUERY_STRING", "")
-            with faults.lock:
-                hit = next((k for k, n in faults.throttle.items() if n > 0 and k in target), None)
-                if hit:
-                    faults.throttle[hit] -= 1
-                    faults.throttled += 1
-            if hit:
-                body = json.dumps({"__type": "ThrottlingException", "message": "Rate exceeded"}).encode()
-                start_response(
-                    "400 Bad Request",
-                    [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
-                )
-                return [body]
-            return inner(environ, start_response)
-
-        return app
+        return faulty_app(self.faults)
 
     def start(self, port=0):
         self._server = make_server(
@@ -107,21 +119,56 @@ class LocalAws:
 
 
 class LocalAwsProcess:
-    """The same server in its own process, so that its CPU does not compete with the
-    caller's (benchmarks): `python -m workers.localaws LATENCY_MS` prints its URL."""
+    """The same app in its own process, so that its CPU does not compete with the caller's
+    (benchmarks), served by gunicorn's threaded worker: it keeps connections alive as AWS
+    does (Werkzeug's server closes each after one call, so every call would cost a TCP
+    handshake and a server thread)."""
 
     def __init__(self, latency_ms=0):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        self.endpoint = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "workers.localaws", str(latency_ms)],
-            stdout=subprocess.PIPE,
-            text=True,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",  # moto's state and the call counts live in one process
+                "--worker-class",
+                "gthread",
+                "--threads",
+                "128",
+                "--keep-alive",
+                "75",
+                "--log-level",
+                "warning",
+                f'workers.localaws:gunicorn_app("{latency_ms}")',
+            ],
         )
-        self.endpoint = self.proc.stdout.readline().strip()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.calls  # noqa: B018 (answers once the server is up)
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the local AWS did not start") from None
+                time.sleep(0.1)
 
     @property
     def calls(self):
         with urllib.request.urlopen(f"{self.endpoint}/_localaws/stats", timeout=10) as resp:
             return json.load(resp)["calls"]
+
+    @property
+    def pids(self):
+        """gunicorn's arbiter and its worker, which serves the calls."""
+        with open(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children") as f:
+            return [self.proc.pid, *(int(pid) for pid in f.read().split())]
 
     def stop(self):
         self.proc.terminate()
@@ -129,8 +176,6 @@ class LocalAwsProcess:
 
 
 if __name__ == "__main__":
-    import sys
-
     server = LocalAws(latency_ms=float(sys.argv[1]) if len(sys.argv) > 1 else 0).start()
     print(server.endpoint, flush=True)
     server._thread.join()

@@ -154,8 +154,10 @@ class EcsCluster(Provider):
             request = self._request(properties)
             request["clusterName"] = name
             request["tags"] = _ecs_tags(properties.get("Tags"), token)
-            self.clients("ecs").create_cluster(**request)
-        return self.read(name, properties)
+            cluster = self.clients("ecs").create_cluster(**request)["cluster"]
+        # CreateCluster answers with the cluster as DescribeClusters would: no read after it.
+        cluster.setdefault("tags", request["tags"])
+        return self._observed(cluster)
 
     def read(self, physical_id, properties=None):
         with aws_errors(missing=self.NOT_FOUND):

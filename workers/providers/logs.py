@@ -1,19 +1,22 @@
 """AWS::Logs::LogGroup: name, retention, KMS key, class, tags.
 
 The physical id is the log group name (CloudFormation's `Ref`); `Arn` is the ARN
-CloudFormation's GetAtt returns (ending in `:*`). Crash safety: a group is found by its
-name (from the properties, or derived from the token) and adopted when it carries this
-component's tag; the retention policy after CreateLogGroup converges from what AWS holds.
+CloudFormation's GetAtt returns (ending in `:*`). Crash safety: when CreateLogGroup finds
+the name (from the properties, or derived from the token) taken, the group is adopted if
+it carries this component's tag; the retention policy after CreateLogGroup converges from
+what AWS holds.
 """
 
-from .base import PORTAL_TAG, Observed, Provider, ProviderError, ResourceMissing, register
+from botocore.exceptions import ClientError
+
+from .base import PORTAL_TAG, Observed, Provider, ProviderError, ResourceMissing, error_code, register
 from .common import (
     aws_errors,
     aws_tags,
-    created_or_ours,
     derived_name,
     drop_none,
     gone_is_success,
+    provider_error,
     reject_immutable,
     reject_unsupported,
     tag_changes,
@@ -41,28 +44,29 @@ class LogGroupProvider(Provider):
         reject_unsupported(self.type_name, properties, self.handled, self.read_only)
         logs = self.clients("logs")
         name = properties.get("LogGroupName") or derived_name(token, max_len=512, allowed=r"A-Za-z0-9_./#-")
-        group = self._find(name)
-        if group is not None:
+        tags = {t["Key"]: t["Value"] for t in aws_tags(properties.get("Tags"), token)}
+        kwargs = drop_none(
+            {
+                "logGroupName": name,
+                "kmsKeyId": properties.get("KmsKeyId"),
+                "logGroupClass": properties.get("LogGroupClass"),
+                "tags": tags,
+            }
+        )
+        # Create first, read only when AWS says the name is taken: a group that carries this
+        # component's tag is an earlier attempt's (a worker died, a response was lost).
+        group = None
+        try:
+            logs.create_log_group(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) not in ("ResourceAlreadyExistsException",):
+                raise provider_error(exc) from exc
+            group = self._find(name)
             if not self._made_for(group, token):
                 raise ProviderError(
                     f"Log group {name} already exists and was not created for this component",
                     code="ResourceAlreadyExistsException",
-                )
-        else:
-            tags = {t["Key"]: t["Value"] for t in aws_tags(properties.get("Tags"), token)}
-            kwargs = drop_none(
-                {
-                    "logGroupName": name,
-                    "kmsKeyId": properties.get("KmsKeyId"),
-                    "logGroupClass": properties.get("LogGroupClass"),
-                    "tags": tags,
-                }
-            )
-            created_or_ours(
-                lambda: logs.create_log_group(**kwargs),
-                exists=("ResourceAlreadyExistsException",),
-                ours=lambda: self._made_for(self._find(name), token),
-            )
+                ) from exc
         self._sync_retention(name, group, properties)
         if group is None:  # the tags are the ones just sent: no need to list them
             return self._observed(self._describe(name), [{"Key": k, "Value": v} for k, v in tags.items()])

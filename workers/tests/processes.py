@@ -2,6 +2,7 @@
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,8 +24,10 @@ def database_url():
 
 
 class WorkerProcess:
-    def __init__(self, aws_endpoint, concurrency=8, extra_env=None, pool="threads", include=()):
-        """pool=None and concurrency=None leave them to the Celery config (README's command)."""
+    def __init__(self, aws_endpoint, concurrency=8, extra_env=None, pool="threads", include=(), plain=False):
+        """pool=None and concurrency=None leave them to the Celery config (README's command);
+        plain=True also leaves out the flags tests add (no gossip, mingle or event heartbeat,
+        INFO logs): README's `celery -A portal worker`, with a node name and the includes."""
         self.name = f"test-{uuid.uuid4().hex[:6]}"
         self.log = Path(settings.VAR_DIR) / f"{self.name}.log"
         env = dict(os.environ)
@@ -49,11 +52,8 @@ class WorkerProcess:
             *(["--pool", pool] if pool else []),
             *(["--concurrency", str(concurrency)] if concurrency else []),
             *(f"--include={module}" for module in include),
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--loglevel",
-            "INFO",
+            *([] if plain else ["--without-gossip", "--without-mingle", "--without-heartbeat"]),
+            *([] if plain else ["--loglevel", "INFO"]),
             "-n",
             f"{self.name}@%h",
         ]
@@ -72,10 +72,19 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"worker exited early:\n{self.output()}")
-            if b"ready." in self.log.read_bytes():
+            if b"ready." in self.log.read_bytes() or self._beating():
                 return self
             time.sleep(0.1)
         raise RuntimeError(f"worker not ready after {timeout}s:\n{self.output()}")
+
+    def _beating(self):
+        """Its first heartbeat, written when Celery is ready (what tells a worker that logs
+        no "ready." line at the default log level)."""
+        from workers.models import WorkerHeartbeat
+
+        return WorkerHeartbeat.objects.filter(
+            name__startswith=f"{socket.gethostname()}:{self.proc.pid}:"
+        ).exists()
 
     def kill(self):
         """SIGKILL the worker and everything it started: no chance to clean up."""

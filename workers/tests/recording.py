@@ -30,3 +30,14 @@ def lose_first_response(client, operation):
     client.meta.events.register_first(
         f"needs-retry.{client.meta.service_model.service_id.hyphenize()}.{operation}", hook
     )
+
+
+def record_operations(client):
+    """The name of every operation sent through `client`, in order."""
+    names = []
+
+    def hook(model, **kwargs):
+        names.append(model.name)
+
+    client.meta.events.register("before-call", hook)
+    return names

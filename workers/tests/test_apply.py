@@ -96,3 +96,62 @@ def test_it_fails_an_action_with_awss_message_and_blocks_only_its_dependents(wor
     assert "InvalidSubnet.Range" in status["create:subnet"].error
     assert status["create:sg"].status == ActionStatus.BLOCKED
     assert "create:subnet did not succeed" in status["create:sg"].error
+
+
+def test_a_queued_apply_whose_plan_heads_move_changed_does_not_start(
+    workspace, bob, alice, applier, django_capture_on_commit_callbacks
+):
+    from workers import apply
+    from workers.models import ApplyRun
+
+    first = changesets.create_change_set(workspace, bob, "logs")
+    changesets.upsert_component(first, bob, "api-logs", "AWS::Logs::LogGroup", {"RetentionInDays": 7})
+    applier(approved(first, bob, alice), alice)
+    reader = changesets.create_change_set(workspace, bob, "reader")
+    changesets.upsert_component(
+        reader,
+        bob,
+        "web-logs",
+        "AWS::Logs::LogGroup",
+        {"RetentionInDays": src("api-logs", "/domain/RetentionInDays")},
+    )
+    running = ApplyRun.objects.create(workspace=workspace, status=RunStatus.RUNNING)  # holds the apply lock
+    queued = applier(approved(reader, bob, alice), alice)
+    assert queued.status == RunStatus.QUEUED
+    longer = changesets.create_change_set(workspace, bob, "longer")
+    changesets.set_property(longer, bob, "api-logs", "/RetentionInDays", 30)
+    changesets.merge(approved(longer, bob, alice), alice)  # HEAD moves under the queued apply
+
+    ApplyRun.objects.filter(pk=running.pk).update(status=RunStatus.SUCCEEDED)
+    with django_capture_on_commit_callbacks(execute=True):
+        apply.start_next(workspace.pk)
+    queued.refresh_from_db()
+    assert queued.status == RunStatus.FAILED
+    assert "HEAD moved and the plan changed since the apply was requested" in queued.error
+    assert not Component.objects.filter(name="web-logs").exists()  # nothing merged, nothing created
+
+
+def test_a_recorded_request_hides_a_value_derived_from_a_producers_secret(workspace, bob, alice, applier):
+    from portal.secrets import MASK
+
+    cs = changesets.create_change_set(workspace, bob, "dsn")
+    changesets.upsert_component(
+        cs,
+        bob,
+        "dsn",
+        "Portal::StringTemplate",
+        {"Template": "postgres://app:{{ Password }}@db/shop", "Variables": {"Password": "hunter2-hunter2"}},
+    )
+    changesets.upsert_component(
+        cs,
+        bob,
+        "api-logs",
+        "AWS::Logs::LogGroup",
+        {"LogGroupName": "/api", "Tags": [{"Key": "dsn", "Value": src("dsn", "/domain/Rendered/Value")}]},
+    )
+    run = applier(approved(cs, bob, alice), alice)
+
+    assert run.status == RunStatus.SUCCEEDED, [(a.key, a.error) for a in run.actions.all()]
+    sent = run.actions.get(key="create:api-logs").request["create"]
+    assert sent["Tags"] == [{"Key": "dsn", "Value": MASK}]  # the whole value, not only the URL's password
+    assert sent["LogGroupName"] == "/api"

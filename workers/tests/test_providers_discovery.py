@@ -13,6 +13,7 @@ from workers.providers.cloudformation import StackProvider
 from workers.providers.iam import RoleProvider
 from workers.providers.logs import LogGroupProvider
 from workers.providers.servicediscovery import PrivateDnsNamespaceProvider, ServiceProvider
+from workers.tests.recording import record_operations
 
 REGION = "us-east-1"
 
@@ -518,6 +519,15 @@ def test_it_creates_a_log_group_once_per_token(clients, boto):
     with pytest.raises(ProviderError) as err:
         p.create({"LogGroupName": "portal-lg-once"}, "someone-else")
     assert err.value.code == "ResourceAlreadyExistsException"
+
+
+def test_a_new_log_group_takes_three_calls_and_is_read_only_once_made(clients):
+    calls = record_operations(clients("logs"))
+    created = LogGroupProvider(clients).create({"LogGroupName": "/ecs/api", "RetentionInDays": 7}, "lg-calls")
+    assert calls == ["CreateLogGroup", "PutRetentionPolicy", "DescribeLogGroups"]
+    assert created.resource_value["RetentionInDays"] == 7 and created.resource_value["Arn"].endswith(
+        ":/ecs/api:*"
+    )
 
 
 def test_it_refuses_properties_it_cannot_apply_instead_of_dropping_them(clients, boto):

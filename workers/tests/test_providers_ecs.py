@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 import workers.providers.ecs  # noqa: F401  (importing registers the providers)
 from workers.providers.base import PORTAL_TAG, ProviderError, ResourceMissing, provider_for
-from workers.tests.recording import record
+from workers.tests.recording import record, record_operations
 
 TOKEN = "cmp-0001"
 
@@ -138,6 +138,18 @@ def test_cluster_create_is_idempotent_per_token(aws):
     with pytest.raises(ProviderError) as err:
         p.create(props, "another-component")
     assert err.value.code == "AlreadyExists"
+
+
+def test_cluster_create_answers_from_the_create_response_without_reading_again(aws):
+    calls = record_operations(aws("ecs"))
+    props = {"ClusterName": "tonys-chips-sandbox", "Tags": [{"Key": "env", "Value": "sandbox"}]}
+    created = provider_for("AWS::ECS::Cluster", aws).create(props, TOKEN)
+    assert calls == ["DescribeClusters", "CreateCluster"]  # the read is the check that the name is free
+    assert (
+        created.resource_value
+        == provider_for("AWS::ECS::Cluster", aws).read("tonys-chips-sandbox").resource_value
+    )
+    assert created.resource_value["Tags"] == [{"Key": "env", "Value": "sandbox"}]
 
 
 def test_cluster_name_change_is_a_replacement(aws):
