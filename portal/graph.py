@@ -310,25 +310,37 @@ class GraphView:
         self.head_components(sorted(near | {s.component for n in near for s in edges.get(n, [])}))
         dep_edges = {c: {s.component for s in ss if is_dependency(s, c)} for c, ss in edges.items()}
         moved, done = set(touched), set()
-        for name in topological(names, dep_edges):
-            done.add(name)
-            if name not in touched and not any(s.component in moved for s in edges.get(name, [])):
-                continue  # nothing it reads moved: HEAD's resolution stands
-            result = self._resolve_one(name, lambda n: n in names and n not in done)
-            self._resolved[name] = result
-            head = self._head.get(name)
-            if name in touched or result is None or head is None:
-                continue
-            self._reached.add(name)
-            if (
-                result.domain != (head.domain or {})
-                or result.pending != list(head.pending or [])
-                or any(  # what is known of a pending value may move while the value waits
-                    s.target in result.pending and s.root == "domain" and s.component in moved
-                    for s in edges.get(name, [])
-                )
-            ):
-                moved.add(name)
+
+        def due(name):
+            return name in touched or any(s.component in moved for s in edges.get(name, []))
+
+        for wave in topological_waves(names, dep_edges):
+            # One query for the rows of a wave that will be resolved, and what they read.
+            now = [n for n in wave if due(n)]
+            self.head_components(sorted({*now, *(s.component for n in now for s in edges.get(n, []))}))
+            for name in wave:
+                done.add(name)
+                if not due(name):
+                    continue  # nothing it reads moved: HEAD's resolution stands
+                self._resolve_in_wave(name, names, done, edges, touched, moved)
+
+    def _resolve_in_wave(self, name, names, done, edges, touched, moved):
+        """Resolve `name`, and note whether it moved (its consumers are resolved again)."""
+        result = self._resolve_one(name, lambda n: n in names and n not in done)
+        self._resolved[name] = result
+        head = self._head.get(name)
+        if name in touched or result is None or head is None:
+            return
+        self._reached.add(name)
+        if (
+            result.domain != (head.domain or {})
+            or result.pending != list(head.pending or [])
+            or any(  # what is known of a pending value may move while the value waits
+                s.target in result.pending and s.root == "domain" and s.component in moved
+                for s in edges.get(name, [])
+            )
+        ):
+            moved.add(name)
 
     def _resolve_one(self, name, is_unresolved):
         entry = self.entries.get(name)
@@ -356,12 +368,24 @@ class GraphView:
             if producer in self._resolved:
                 return self._resolved[producer]
             if is_unresolved(producer):
-                return View(producer, "", "", {}, ["/"], None)  # a cycle that slipped through
+                return self._unresolved(producer)
             c = self.head_components([producer])[producer]
             return None if c is None else View.of_component(c)
 
         domain, pending = resolve_properties(name, schema, properties, lookup)
         return View(name, schema, cid, domain, pending, resource_value, in_head)
+
+    def _unresolved(self, producer):
+        """A producer not resolved yet: its /si is known (it is read in any order); its
+        values are pending (read before it is resolved only through a cycle that slipped
+        through)."""
+        entry = self.entries.get(producer)
+        if entry is not None:
+            if entry.op == "delete":
+                return None
+            return View(producer, entry.schema, str(entry.component_id), {}, ["/"], None)
+        c = self.head_components([producer])[producer]
+        return None if c is None else View(producer, c.schema, str(c.id), {}, ["/"], None)
 
     # edges
     def producers_of(self, names):
@@ -571,6 +595,32 @@ def topological(names, edges):
     placed = set(order)
     order.extend(sorted(n for n in names if n not in placed))  # cycles (should not exist) last
     return order
+
+
+def topological_waves(names, edges):
+    """`names` in waves, producers first: a wave reads (through `edges` = {consumer:
+    {producers}}) only from earlier waves. What a cycle holds (should not exist) comes
+    last, one at a time, by name."""
+    indegree = {n: 0 for n in names}
+    consumers = defaultdict(list)
+    for consumer, prods in edges.items():
+        for p in prods:
+            if p in indegree and consumer in indegree and p != consumer:
+                indegree[consumer] += 1
+                consumers[p].append(consumer)
+    waves, wave, placed = [], sorted(n for n, d in indegree.items() if d == 0), set()
+    while wave:
+        waves.append(wave)
+        placed.update(wave)
+        following = []
+        for n in wave:
+            for c in consumers[n]:
+                indegree[c] -= 1
+                if indegree[c] == 0:
+                    following.append(c)
+        wave = sorted(following)
+    waves.extend([n] for n in sorted(n for n in names if n not in placed))
+    return waves
 
 
 def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges=None):

@@ -293,3 +293,17 @@ def test_it_refuses_a_pending_value_whose_known_shape_the_schema_refuses(workspa
     with pytest.raises(ValidationError, match=r"d/GroupDescription: must be a string, not an object"):
         changesets.merge(cs, bob)
     assert Component.objects.get(name="t").properties["Variables"]["X"] == "plain"
+
+
+def test_it_reads_the_id_of_a_component_the_change_set_adds_whatever_the_order(workspace, users):
+    # Found by the stateful test: "a" (resolved before "t", /si is no ordering edge) read the
+    # /si/id of the not yet resolved "t" as "", and the merge wrote "" into HEAD.
+    bob = users["editor"]
+    head(workspace, bob, {"a": (SG, {"GroupDescription": "a"})})
+    cs = changesets.create_change_set(workspace, bob, "name a after t")
+    changesets.upsert_component(cs, bob, "t", "Portal::StringTemplate", {"Template": "t", "Variables": {}})
+    changesets.set_property(cs, bob, "a", "/GroupDescription", src("t", "/si/id"))
+    t = cs.entries.get(name="t")
+    assert graph.GraphView(workspace, cs).view("a").domain["GroupDescription"] == str(t.component_id)
+    changesets.merge(cs, bob)
+    assert Component.objects.get(name="a").domain["GroupDescription"] == str(t.component_id)
