@@ -272,7 +272,7 @@ def plan_actions(change_set):
         head = heads.get(a.component) or view.head_components([a.component]).get(a.component)
         old = (head.domain if head is not None else None) or {}
         if a.kind in ("create", "replace"):
-            own = graph.find_sources(view.properties_of(a.component) or {})
+            own = view.sources_of(a.component)
             a.follow_up = any(s.component == a.component and s.root == "resource_value" for s in own)
         if a.kind == "replace":
             _plan_replacement(a, old, a.resolved or {})
@@ -292,7 +292,7 @@ def _task_definition_moves(view, actions, a, old):
     """The service's TaskDefinition changes, or reads a task definition getting a revision."""
     if (a.resolved or {}).get("TaskDefinition") != old.get("TaskDefinition"):
         return True
-    sources = graph.find_sources(view.properties_of(a.component) or {})
+    sources = view.sources_of(a.component)
     return any(
         s.target == "/TaskDefinition" and getattr(actions.get(s.component), "kind", "") == "revision"
         for s in sources
