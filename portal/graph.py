@@ -430,12 +430,12 @@ class GraphView:
         if self.change_set is None:
             rows = rows.filter(change_set=None)
         else:
-            rows = rows.filter(
-                Q(change_set=None) & ~Q(consumer_name__in=list(self.entries)) | Q(change_set=self.change_set)
-            )
-        for consumer, target, producer, path in rows.values_list(
-            "consumer_name", "target_path", "producer_name", "source_path"
+            rows = rows.filter(Q(change_set=None) | Q(change_set=self.change_set))
+        for change_set_id, consumer, target, producer, path in rows.values_list(
+            "change_set_id", "consumer_name", "target_path", "producer_name", "source_path"
         ):
+            if change_set_id is None and consumer in self.entries:
+                continue  # the change set's row for this consumer has edges of its own
             source = Source(target, producer, path)
             if source.root in roots:
                 out[producer].append((consumer, source))

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from . import graph, jsondiff, pointers, registry
-from .models import Component, EntryOp
+from .models import EntryOp
 from .schemas import replacement_paths, write_only_for
 from .secrets import mask_at, mask_changes
 
@@ -190,12 +190,9 @@ def _snapshot_words(props, policy, verb):
 def plan_actions(change_set):
     view = graph.GraphView(change_set.workspace, change_set).preload()
     entries = view.entries
-    heads = {
-        c.name: c
-        for c in Component.objects.filter(
-            workspace=change_set.workspace, id__in=[e.component_id for e in entries.values()]
-        )
-    }
+    # HEAD's components the rows change (the same id: not one HEAD re-added under the name).
+    found = view.head_components(list(entries))
+    heads = {n: c for n, c in found.items() if c is not None and c.id == entries[n].component_id}
     actions, errors, warnings = {}, [], []
 
     for e in entries.values():
