@@ -12,12 +12,13 @@ from _setup import Timer, build_workspace, setup_django
 
 setup_django()
 
-from portal import changesets, graph  # noqa: E402
+from portal import changesets, graph, registry  # noqa: E402
 from portal.models import ChangeSetEntry, Component  # noqa: E402
 from portal.plan import plan_actions  # noqa: E402
 from portal.schemas import get_schema  # noqa: E402
 
 get_schema("AWS::EC2::SecurityGroup")  # a running server has its schemas loaded
+registry.can_apply("AWS::EC2::SecurityGroup")  # and its providers imported
 
 N, TOUCHED = 10000, 500
 

@@ -355,8 +355,8 @@ def delete_component(change_set, user, name, check_dependents=True):
     return entry
 
 
-def _raise_if_dangling(cs, only=None):
-    problems = dangling_subscriptions(graph.GraphView(cs.workspace, cs))
+def _raise_if_dangling(cs, only=None, view=None):
+    problems = dangling_subscriptions(view or graph.GraphView(cs.workspace, cs))
     problems = [p for p in problems if only is None or p["component"] == only]
     if problems:
         errors = [{"path": p["component"], "message": p["message"]} for p in problems]
@@ -413,8 +413,11 @@ def spec_components(spec):
     return items
 
 
-def apply_spec(change_set, user, spec):
-    """Upsert every component of a portal.spec.Spec into the change set, all or nothing."""
+def apply_spec(change_set, user, spec, validate=True):
+    """Upsert every component of a portal.spec.Spec into the change set, all or nothing.
+
+    validate=False leaves the subscription and schema checks of the result to a merge
+    that follows in the same transaction (`workspace import`): it checks them all."""
     errors = []
     components = spec_components(spec)
     with transaction.atomic():
@@ -468,7 +471,7 @@ def apply_spec(change_set, user, spec):
                     errors.append({"path": item.name, "message": exc.message})
         if saved and not errors:
             _save_entries(cs, saved, user)
-        if not errors:
+        if validate and not errors:
             cs = ChangeSet.objects.get(pk=change_set.pk)
             view = graph.GraphView(cs.workspace, cs)
             for item in components:
@@ -476,11 +479,11 @@ def apply_spec(change_set, user, spec):
                 if not item.delete and entry is not None:
                     for e in graph.validation_errors(view, item.name, entry.schema, entry.properties):
                         errors.append({"path": f"{item.name}{e['path']}", "message": e["message"]})
-        if not errors:
-            try:
-                _raise_if_dangling(ChangeSet.objects.get(pk=change_set.pk))
-            except ValidationError as exc:
-                errors.extend(exc.errors)
+            if not errors:
+                try:
+                    _raise_if_dangling(cs, view=view)
+                except ValidationError as exc:
+                    errors.extend(exc.errors)
         if errors:
             transaction.set_rollback(True)
     if errors:
@@ -803,9 +806,10 @@ def merge_problems(view):
             continue
         if (new.domain, new.pending) == (head.domain, head.pending) and not new.pending:
             continue
-        known = graph.known_values(view, head.properties, new.pending)
+        sources = view.sources_for(name, head.properties)
+        known = graph.known_values(view, head.properties, new.pending, sources)
         for error in graph.resolved_schema_errors(
-            head.schema, head.properties, new.domain, new.pending, known
+            head.schema, head.properties, new.domain, new.pending, known, sources
         ):
             problems.append({"path": f"{name}{error['path']}", "message": error["message"]})
     problems.extend({"path": p["component"], "message": p["message"]} for p in dangling_subscriptions(view))
@@ -858,7 +862,7 @@ def _write_head(ws, view, version):
     Component.objects.bulk_update(
         dirty, ["properties", "domain", "pending", "version", "updated_at"], batch_size=500
     )
-    graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries})
+    graph.reindex(ws, {e.name: None if e.op == EntryOp.DELETE else e.properties for e in entries}, graph=view)
 
 
 def merge(change_set, user):
@@ -879,11 +883,11 @@ def merge(change_set, user):
         if cs.base_version != ws.head_version:
             rebase(cs, user)
             cs.refresh_from_db()
-        conflicts = open_conflicts(cs)
+        view = graph.GraphView(ws, cs)
+        conflicts = [{"component": e.name, **c} for e in view.entries.values() for c in e.conflicts]
         if conflicts:
             paths = ", ".join(f"{c['component']}{c['path']}" for c in conflicts[:5])
             raise ConflictError(f"Change set #{cs.pk} has {len(conflicts)} unresolved conflict(s): {paths}.")
-        view = graph.GraphView(ws, cs)
         problems = merge_problems(view)
         if problems:
             first = problems[0]

@@ -11,13 +11,13 @@ without loading the workspace; the JSON stays the source of truth.
 """
 
 from collections import defaultdict, deque
-from copy import deepcopy
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from django.db import transaction
 from django.db.models import Q
 
-from . import pointers, subscriptions
+from . import jsondiff, pointers, subscriptions
 from .errors import ValidationError
 from .models import Component, Subscription
 from .schemas import validate_properties, write_only_for
@@ -42,11 +42,11 @@ class Source:
         body = body if isinstance(body, dict) else {}
         return cls(target, body.get("component"), body.get("path"), shape_error(subscription))
 
-    @property
+    @cached_property
     def root(self):
         return self.path.split("/", 2)[1] if self.path.count("/") >= 1 else ""
 
-    @property
+    @cached_property
     def subpath(self):
         """The path below the root: '/resource_value/Outputs/0' -> '/Outputs/0'."""
         return self.path[len(self.root) + 1 :]
@@ -129,7 +129,7 @@ def known_value(graph, source, _depth=0):
         return PENDING
     sub = pointers.by_index(view.domain, source.subpath)
     pending = _pending_under(view, sub)
-    sources = {s.target: s for s in find_sources(graph.properties_of(source.component) or {})}
+    sources = {s.target: s for s in graph.sources_of(source.component)}
     above = next((p for p in pending if pointers.is_prefix(p, sub)), None)
     if above is not None:  # the producer waits for this whole value: ask what feeds it
         feeding = sources.get(above)
@@ -138,7 +138,7 @@ def known_value(graph, source, _depth=0):
         deeper = Source(source.target, feeding.component, feeding.path + sub[len(above) :])
         return known_value(graph, deeper, _depth + 1)
     try:
-        value = deepcopy(pointers.resolve(view.domain, sub))
+        value = jsondiff.json_copy(pointers.resolve(view.domain, sub))
     except pointers.Missing:
         return PENDING
     for p in pending:  # each below `sub`: what feeds it, or a subscription to it
@@ -151,13 +151,13 @@ def known_value(graph, source, _depth=0):
     return value
 
 
-def known_values(graph, properties, pending):
-    """{target: known_value} for the pending subscriptions of `properties` of which
-    something is known already."""
+def known_values(graph, properties, pending, sources=None):
+    """{target: known_value} for the pending subscriptions of `properties` (`sources`:
+    find_sources of them, when known) of which something is known already."""
     if not pending:
         return {}
     out = {}
-    for source in find_sources(properties):
+    for source in find_sources(properties) if sources is None else sources:
         if source.target in pending and source.root == "domain":
             value = known_value(graph, source)
             if value is not PENDING:
@@ -165,15 +165,15 @@ def known_values(graph, properties, pending):
     return out
 
 
-def resolve_properties(name, schema, properties, lookup):
-    """Substitute every $source in `properties`.
+def resolve_properties(name, schema, properties, lookup, sources=None):
+    """Substitute every $source in `properties` (`sources`: find_sources of them, when known).
 
     `lookup(name)` returns the producer's View (or None if there is no such component).
     Returns (domain, pending pointers). Pending values are left as None in `domain`.
     """
-    domain = deepcopy(properties)
+    domain = jsondiff.json_copy(properties)
     pending = []
-    for source in find_sources(properties):
+    for source in find_sources(properties) if sources is None else sources:
         view = lookup(source.component)
         value = PENDING if view is None or source_error(source) else value_at(view, source)
         parts = pointers.split(source.target)
@@ -181,9 +181,9 @@ def resolve_properties(name, schema, properties, lookup):
             pending.append(source.target)
             value = None
         if parts:
-            pointers.set_value(domain, parts, deepcopy(value))
+            pointers.set_value(domain, parts, jsondiff.json_copy(value))
         else:
-            domain = deepcopy(value) if isinstance(value, dict) else {}
+            domain = jsondiff.json_copy(value) if isinstance(value, dict) else {}
     if schema == STRING_TEMPLATE:
         _render_template(domain, pending)
     return domain, pending
@@ -232,6 +232,7 @@ class GraphView:
             entries = list(change_set.entries.all())
         self.entries = {e.name: e for e in (entries or [])}
         self._head = {}
+        self._sources = {}  # name -> (properties, their sources)
         self._resolved = {}
         self._reached = None
 
@@ -239,7 +240,7 @@ class GraphView:
         """Fetch, in one query, HEAD rows of every overlaid component and of what they read."""
         names = set(self.entries)
         for e in self.entries.values():
-            names.update(s.component for s in find_sources(e.properties) if isinstance(s.component, str))
+            names.update(s.component for s in self.sources_of(e.name) if isinstance(s.component, str))
         self.head_components(sorted(names))
         return self
 
@@ -270,6 +271,23 @@ class GraphView:
             return None if entry.op == "delete" else entry.properties
         c = self.head_components([name])[name]
         return None if c is None else c.properties
+
+    def sources_of(self, name):
+        """find_sources of `name`'s properties as this graph has them ([] when it has none),
+        found once per properties document."""
+        return self.sources_for(name, self.properties_of(name) or {})
+
+    def sources_for(self, name, properties):
+        """find_sources(properties), remembered when they are what this graph holds for `name`."""
+        memo = self._sources.get(name)
+        if memo is not None and memo[0] is properties:
+            return memo[1]
+        found = find_sources(properties)
+        entry = self.entries.get(name)
+        held = entry.properties if entry is not None else getattr(self._head.get(name), "properties", None)
+        if held is properties:
+            self._sources[name] = (properties, found)
+        return found
 
     def view(self, name):
         """The producer view of `name` in this graph: HEAD with the change set's rows, resolved
@@ -372,7 +390,9 @@ class GraphView:
             c = self.head_components([producer])[producer]
             return None if c is None else View.of_component(c)
 
-        domain, pending = resolve_properties(name, schema, properties, lookup)
+        domain, pending = resolve_properties(
+            name, schema, properties, lookup, self.sources_for(name, properties)
+        )
         return View(name, schema, cid, domain, pending, resource_value, in_head)
 
     def _unresolved(self, producer):
@@ -396,7 +416,7 @@ class GraphView:
             entry = self.entries.get(n)
             if entry is not None:
                 if entry.op != "delete":
-                    out[n].extend(find_sources(entry.properties))
+                    out[n].extend(self.sources_for(n, entry.properties))
             else:
                 head_names.append(n)
         if head_names:
@@ -421,12 +441,12 @@ class GraphView:
         if self.change_set is None:
             rows = rows.filter(change_set=None)
         else:
-            rows = rows.filter(
-                Q(change_set=None) & ~Q(consumer_name__in=list(self.entries)) | Q(change_set=self.change_set)
-            )
-        for consumer, target, producer, path in rows.values_list(
-            "consumer_name", "target_path", "producer_name", "source_path"
+            rows = rows.filter(Q(change_set=None) | Q(change_set=self.change_set))
+        for change_set_id, consumer, target, producer, path in rows.values_list(
+            "change_set_id", "consumer_name", "target_path", "producer_name", "source_path"
         ):
+            if change_set_id is None and consumer in self.entries:
+                continue  # the change set's row for this consumer has edges of its own
             source = Source(target, producer, path)
             if source.root in roots:
                 out[producer].append((consumer, source))
@@ -487,7 +507,7 @@ def check_subscriptions(graph, name, properties):
     cycles, as [{"path", "message"}]. Values not known yet are fine (pending)."""
     errors = []
     producers = set()
-    for source in find_sources(properties):
+    for source in graph.sources_for(name, properties):
         message = source_error(source)
         if message is None and source.component != name and not graph.exists(source.component):
             message = f"no component named {source.component!r} in this workspace"
@@ -547,7 +567,7 @@ def _find_cycle(graph, name, producers):
 # --- Index maintenance and propagation in HEAD -------------------------------------------
 
 
-def index_rows(workspace, consumer_name, properties, change_set=None):
+def index_rows(workspace, consumer_name, properties, change_set=None, sources=None):
     return [
         Subscription(
             workspace=workspace,
@@ -557,20 +577,22 @@ def index_rows(workspace, consumer_name, properties, change_set=None):
             producer_name=s.component,
             source_path=s.path,
         )
-        for s in find_sources(properties)
+        for s in (find_sources(properties) if sources is None else sources)
         if source_error(s) is None
     ]
 
 
-def reindex(workspace, items, change_set=None):
-    """Rebuild the subscription index for {consumer_name: properties or None (deleted)}."""
+def reindex(workspace, items, change_set=None, graph=None):
+    """Rebuild the subscription index for {consumer_name: properties or None (deleted)};
+    `graph`, a GraphView that holds these properties, has found their sources already."""
     Subscription.objects.filter(
         workspace=workspace, change_set=change_set, consumer_name__in=list(items)
     ).delete()
     rows = []
     for consumer, props in items.items():
         if props is not None:
-            rows.extend(index_rows(workspace, consumer, props, change_set))
+            sources = graph.sources_for(consumer, props) if graph is not None else None
+            rows.extend(index_rows(workspace, consumer, props, change_set, sources))
     Subscription.objects.bulk_create(rows, batch_size=1000)
 
 
@@ -704,27 +726,30 @@ def validation_errors(graph, name, schema, properties):
         domain, pending = resolved.domain, resolved.pending
     else:
         domain, pending = must_resolve(graph, name, properties, schema)
-    known = known_values(graph, properties, pending)
-    return resolved_schema_errors(schema, properties, domain, pending, known)
+    sources = graph.sources_for(name, properties)
+    known = known_values(graph, properties, pending, sources)
+    return resolved_schema_errors(schema, properties, domain, pending, known, sources)
 
 
-def resolved_schema_errors(schema, properties, domain, pending, known=None):
+def resolved_schema_errors(schema, properties, domain, pending, known=None, sources=None):
     """Schema errors of the document AWS will get: every subscription that has a value is
     checked as that value, one still pending as what is known of it (`known`, from
-    known_values) or else as a subscription (checked by shape only)."""
+    known_values) or else as a subscription (checked by shape only). `sources`:
+    find_sources(properties), when known."""
 
     known = known or {}
-    document = deepcopy(properties)
-    resolved = [s for s in find_sources(properties) if s.target not in pending or s.target in known]
+    document = jsondiff.json_copy(properties)
+    sources = find_sources(properties) if sources is None else sources
+    resolved = [s for s in sources if s.target not in pending or s.target in known]
     for source in resolved:
         if source.target in known:
             value = known[source.target]
         else:
             value = pointers.resolve(domain, source.target) if source.target else domain
         if source.target:
-            pointers.set_value(document, pointers.split(source.target), deepcopy(value))
+            pointers.set_value(document, pointers.split(source.target), jsondiff.json_copy(value))
         else:
-            document = deepcopy(value)
+            document = jsondiff.json_copy(value)
     errors = validate_properties(schema, document)
     for error in errors:
         feeding = next((s for s in resolved if pointers.is_prefix(s.target, error["path"])), None)
@@ -762,7 +787,7 @@ def _derived_secret_paths(graph, name, _reading, within):
     properties = graph.properties_of(name)
     if not isinstance(properties, dict):
         return []
-    sources = [s for s in find_sources(properties) if _related(s.target, within)]
+    sources = [s for s in graph.sources_of(name) if _related(s.target, within)]
     graph.head_components(sorted({s.component for s in sources if s.error is None and s.root != "si"}))
     paths = [s.target for s in sources if _reads_a_secret(graph, s, _reading | {name})]
     if not (_related("/Rendered", within) or _related("/Value", within)):

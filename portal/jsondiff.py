@@ -24,6 +24,16 @@ class Change:
         return {"path": self.path, "op": self.op, "old": self.old, "new": self.new}
 
 
+def json_copy(value):
+    """A deep copy of a JSON value (dicts, lists, scalars): deepcopy's result, several
+    times faster (no memo, no dispatch on types JSON does not have)."""
+    if isinstance(value, dict):
+        return {k: json_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_copy(v) for v in value]
+    return value
+
+
 def _is_leaf(value):
     return not isinstance(value, dict | list) or is_subscription(value)
 

@@ -17,7 +17,7 @@ import json
 from dataclasses import dataclass, field
 
 from . import graph, jsondiff, pointers, registry
-from .models import Component, EntryOp
+from .models import EntryOp
 from .schemas import replacement_paths, write_only_for
 from .secrets import mask_at, mask_changes
 
@@ -190,12 +190,9 @@ def _snapshot_words(props, policy, verb):
 def plan_actions(change_set):
     view = graph.GraphView(change_set.workspace, change_set).preload()
     entries = view.entries
-    heads = {
-        c.name: c
-        for c in Component.objects.filter(
-            workspace=change_set.workspace, id__in=[e.component_id for e in entries.values()]
-        )
-    }
+    # HEAD's components the rows change (the same id: not one HEAD re-added under the name).
+    found = view.head_components(list(entries))
+    heads = {n: c for n, c in found.items() if c is not None and c.id == entries[n].component_id}
     actions, errors, warnings = {}, [], []
 
     for e in entries.values():
@@ -272,7 +269,7 @@ def plan_actions(change_set):
         head = heads.get(a.component) or view.head_components([a.component]).get(a.component)
         old = (head.domain if head is not None else None) or {}
         if a.kind in ("create", "replace"):
-            own = graph.find_sources(view.properties_of(a.component) or {})
+            own = view.sources_of(a.component)
             a.follow_up = any(s.component == a.component and s.root == "resource_value" for s in own)
         if a.kind == "replace":
             _plan_replacement(a, old, a.resolved or {})
@@ -292,7 +289,7 @@ def _task_definition_moves(view, actions, a, old):
     """The service's TaskDefinition changes, or reads a task definition getting a revision."""
     if (a.resolved or {}).get("TaskDefinition") != old.get("TaskDefinition"):
         return True
-    sources = graph.find_sources(view.properties_of(a.component) or {})
+    sources = view.sources_of(a.component)
     return any(
         s.target == "/TaskDefinition" and getattr(actions.get(s.component), "kind", "") == "revision"
         for s in sources

@@ -3,6 +3,8 @@ segment that is not a number selects the item whose key field equals it, so a st
 output is reachable as /Outputs/ServiceDiscoveryArn/OutputValue as well as /Outputs/3/OutputValue.
 """
 
+import functools
+
 from jsonpointer import JsonPointer, JsonPointerException, escape, unescape
 
 # Fields that name the items of AWS lists: stack outputs and parameters, tags, env vars.
@@ -19,8 +21,13 @@ def split(pointer):
         return []
     if not isinstance(pointer, str) or not pointer.startswith("/"):
         raise ValueError(f"{pointer!r} is not a JSON pointer: it must start with '/'")
+    return list(_parts(pointer))
+
+
+@functools.lru_cache(maxsize=65536)  # the same few thousand pointers are split over and over
+def _parts(pointer):
     try:
-        return list(JsonPointer(pointer).parts)
+        return tuple(JsonPointer(pointer).parts)
     except JsonPointerException as exc:
         raise ValueError(f"{pointer!r} is not a valid JSON pointer: {exc}") from None
 
@@ -200,5 +207,6 @@ __all__ = [
     "find_item",
     "key_path",
     "index_path",
+    "escape",
     "unescape",
 ]

@@ -14,6 +14,8 @@ and id).
 This module needs no database and no Django setup.
 """
 
+import functools
+
 from . import pointers
 
 SOURCE_KEY = "$source"
@@ -39,6 +41,11 @@ def shape_error(value):
     path = body["path"]
     if not isinstance(path, str) or not path.startswith("/"):
         return f"the subscription's path {path!r} is not a JSON pointer: it must start with {ROOTS_IN_WORDS}"
+    return _path_error(path)
+
+
+@functools.lru_cache(maxsize=65536)
+def _path_error(path):
     try:
         parts = pointers.split(path)
     except ValueError as exc:
@@ -50,12 +57,20 @@ def shape_error(value):
 
 def find(document, at=""):
     """[(pointer, subscription), ...] for every subscription in `document`, in document order."""
-    if is_subscription(document):
-        return [(at, document)]
-    if isinstance(document, dict):
-        items = document.items()
-    elif isinstance(document, list):
-        items = enumerate(document)
-    else:
-        return []
-    return [found for key, value in items for found in find(value, pointers.child(at, key))]
+    found = []
+
+    def walk(node, parts):
+        if isinstance(node, dict):
+            if SOURCE_KEY in node:
+                found.append((at + "".join("/" + pointers.escape(p) for p in parts), node))
+                return
+            items = node.items()
+        else:
+            items = enumerate(node)
+        for key, value in items:
+            if isinstance(value, dict | list):  # a pointer is written only for what is found
+                walk(value, (*parts, str(key)))
+
+    if isinstance(document, dict | list):
+        walk(document, ())
+    return found

@@ -99,10 +99,26 @@ def export_spec(workspace):
 
 
 def import_spec(workspace, user, spec, name="import"):
-    """Load a spec into HEAD through a change set that is merged at once (audited)."""
+    """Load a spec into HEAD through a change set that is merged at once (audited).
+
+    The merge checks what HEAD becomes (subscriptions, cycles, resolved values): the spec
+    is checked once, there, and refused as a spec, problems in the order of its components."""
     with transaction.atomic():
         cs = changesets.create_change_set(workspace, user, (spec.change_set or {}).get("name") or name)
-        changesets.apply_spec(cs, user, spec)
-        changesets.merge(cs, user)
+        changesets.apply_spec(cs, user, spec, validate=False)
+        try:
+            changesets.merge(cs, user)
+        except ValidationError as exc:
+            raise _spec_refused(spec, exc.errors) from None
         cs.refresh_from_db()
     return cs
+
+
+def _spec_refused(spec, errors):
+    order = {c.name: i for i, c in enumerate(changesets.spec_components(spec))}
+    errors = sorted(errors, key=lambda e: order.get(e["path"].split("/", 1)[0], len(order)))
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ValidationError(
+        f"The spec was not applied: {first['path']}: {first['message']}{more}", errors=errors
+    )

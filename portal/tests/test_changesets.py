@@ -366,3 +366,29 @@ def test_it_keeps_both_sides_list_edits_when_one_side_removed_an_item(workspace,
         https,
     ]
     assert rule not in only_removed.entries.get(name="api-sg").properties["SecurityGroupIngress"]
+
+
+def test_it_refuses_an_import_whose_result_is_invalid_naming_problems_in_spec_order(workspace, bob, base):
+    from portal import workspaces
+    from portal.spec import parse_spec
+
+    spec = parse_spec(
+        {
+            "components": [
+                {
+                    "name": "zz-web",
+                    "schema": SG,
+                    "properties": {"GroupDescription": src("nope", "/domain/X")},
+                },
+                {"name": "aa-db", "schema": SG, "properties": {"GroupDescription": 7}},
+            ]
+        }
+    )
+    with pytest.raises(ValidationError) as refused:
+        workspaces.import_spec(workspace, bob, spec)
+    assert str(refused.value).startswith(
+        "The spec was not applied: zz-web/GroupDescription: no component named"
+    )
+    paths = [e["path"] for e in refused.value.errors]
+    assert paths[0] == "zz-web/GroupDescription" and paths[-1] == "aa-db/GroupDescription"
+    assert not Component.objects.filter(name__in=["zz-web", "aa-db"]).exists()

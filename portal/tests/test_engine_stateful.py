@@ -72,7 +72,7 @@ PATHS = [
     "/domain/Tags/0",  # an object: a string property refuses it, a template variable takes it
     "/resource_value/GroupId",
 ]
-PATHS_INTO_TEMPLATE = ["/domain/Rendered/Value", "/domain/Variables/X", "/si/name"]
+PATHS_INTO_TEMPLATE = ["/domain/Rendered/Value", "/domain/Variables/X", "/si/name", "/si/id"]
 
 
 STATS = Counter()  # what the runs did, printed at the end (pytest -s shows it)
@@ -97,7 +97,7 @@ def values_from(names, stray=True, seed=False):
     paths, into_template = PATHS, PATHS_INTO_TEMPLATE
     if seed:
         paths = ["/domain/GroupDescription", "/domain/Tags/k0/Value", "/resource_value/GroupId"]
-        into_template, stray = ["/domain/Rendered/Value", "/si/name"], False
+        into_template, stray = ["/domain/Rendered/Value", "/si/name", "/si/id"], False
     if groups:
         choices.append(st.builds(src, st.sampled_from(groups), st.sampled_from(paths)))
     if "t" in names:
@@ -560,35 +560,59 @@ class Engine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.open) >= 2)
     @rule(data=st.data())
     def edit_in_two(self, data):
-        """Two change sets edit the same component of HEAD, as two teams do."""
+        """Two change sets edit the same components of HEAD, as two teams do: the same
+        component (its paths, its list; in a race, the first merges and the other rebases,
+        and then perhaps a third edit of it merges and the other rebases again),
+        or each one reading the other, or one deleting what the other starts to read; each
+        is fine alone."""
         first, second = data.draw(st.lists(st.sampled_from(self.open), min_size=2, max_size=2, unique=True))
         heads = sorted(
             Component.objects.filter(workspace=self.ws, name__in=GROUPS).values_list("name", flat=True)
         )
-        if not heads:
+        if len(heads) < 2:
             return
-        name = data.draw(st.sampled_from(heads))
+        x, y = data.draw(st.lists(st.sampled_from(heads), min_size=2, max_size=2, unique=True))
+        kind = data.draw(
+            st.sampled_from(
+                ["same", "race", "race, and HEAD moves on", "cycle", "delete what the other reads"]
+            )
+        )
+        if kind == "cycle":
+            for pk, (reader, read) in ((first, (x, y)), (second, (y, x))):
+                self._set(pk, reader, "/Tags/0/Value", src(read, "/domain/GroupDescription"))
+            return
+        if kind == "delete what the other reads":
+            self._edit(first, lambda cs: changesets.delete_component(cs, self.user, y), may_drop={y})
+            self._set(second, x, "/Tags/0/Value", src(y, "/resource_value/GroupId"))
+            return
         for pk in (first, second):
             path = data.draw(
                 st.sampled_from(["/GroupDescription", "/Tags/0/Value", "/Tags/1", "-/Tags/0", "-/Tags/1"])
             )
             if path.startswith("-"):
-                self._edit(
-                    pk, lambda cs, path=path: changesets.remove_property(cs, self.user, name, path[1:])
-                )
+                self._edit(pk, lambda cs, path=path: changesets.remove_property(cs, self.user, x, path[1:]))
             else:
-                value = self.fresh({"Key": "k1", "Value": FRESH} if path == "/Tags/1" else FRESH)
-                self._edit(
-                    pk,
-                    lambda cs, path=path, value=value: changesets.set_property(
-                        cs, self.user, name, path, value
-                    ),
+                self._set(
+                    pk, x, path, self.fresh({"Key": "k1", "Value": FRESH} if path == "/Tags/1" else FRESH)
                 )
+        if kind.startswith("race") and self._merge(first):  # the first to merge wins; the other rebases
+            self._rebase(second)
+            if kind.endswith("moves on"):  # a third edit of the component merges before the next rebase
+                third = self._new()
+                path = data.draw(st.sampled_from(["/GroupDescription", "/Tags/0/Value"]))
+                self._set(third, x, path, self.fresh(FRESH))
+                self._merge(third)
+                self._rebase(second)
+
+    def _set(self, pk, name, path, value):
+        self._edit(pk, lambda cs: changesets.set_property(cs, self.user, name, path, value))
 
     @precondition(lambda self: self.behind())
     @rule(data=st.data())
     def rebase(self, data):
-        pk = data.draw(st.sampled_from(self.behind()))
+        self._rebase(data.draw(st.sampled_from(self.behind())))
+
+    def _rebase(self, pk):
         cs = ChangeSet.objects.get(pk=pk)
         heads = {c.id: c.properties for c in Component.objects.filter(workspace=self.ws)}
         before = {e.name: (e.op, e.base_properties, e.properties, e.component_id) for e in cs.entries.all()}
@@ -630,7 +654,22 @@ class Engine(RuleBasedStateMachine):
     @rule(target=change_sets, pk=consumes(change_sets))
     def merge(self, pk):
         """A merged change set leaves the bundle; a refused one stays in it."""
+        return multiple() if self._merge(pk) else pk
+
+    @precondition(lambda self: len(self.open) >= 2)
+    @rule()
+    def merge_in_turn(self):
+        """Every open change set, oldest first, as a release train merges them."""
+        for pk in list(self.open):
+            self._merge(pk)
+
+    def _merge(self, pk):
+        """Merge, if the change set is not merged yet; True when it is (now or before)."""
         cs = ChangeSet.objects.get(pk=pk)
+        if cs.merged_version is not None:
+            with pytest.raises(ConflictError, match="already merged"):
+                changesets.merge(cs, self.user)
+            return True
         head_before, snapshot, entries_before = self.head(), self.snapshot(), self.entries_of(pk)
         # What the merge will see: the rows rebased onto HEAD (tried, then rolled back).
         with transaction.atomic():
@@ -650,14 +689,16 @@ class Engine(RuleBasedStateMachine):
             assert self.snapshot() == snapshot, "a refused merge changed HEAD"
             assert self.entries_of(pk) == entries_before, "a refused merge changed the change set"
             assert predicted, f"the merge was refused for no reason: {exc}"
-            return pk
+            if any(e.conflicts for e in rebased):
+                self._rebase(pk)  # as its author does, to see the conflicts and resolve them
+            return False
         event("merge done")
         assert not self.conflicts[pk], f"merged with the unresolved conflicts {self.conflicts[pk]}"
         assert predicted == [], f"merged despite {predicted}"
         assert self.head() == merged, "HEAD after the merge is not HEAD with the change set's rows"
         self.open.remove(pk)
         self.version = version
-        return multiple()
+        return True
 
     @rule(name=st.sampled_from(GROUPS), group=st.sampled_from(["sg-1", "sg-2"]))
     def observe(self, name, group):
