@@ -17,7 +17,7 @@ from functools import cached_property
 from django.db import transaction
 from django.db.models import Q
 
-from . import jsondiff, pointers, subscriptions
+from . import bulk, jsondiff, pointers, subscriptions
 from .errors import ValidationError
 from .models import Component, Subscription
 from .schemas import validate_properties, write_only_for
@@ -647,7 +647,7 @@ def propagate(workspace, changed, roots=("domain", "resource_value")):
                 c.domain, c.pending = domain, pending
                 dirty.append(c)
             views[name] = View.of_component(c)
-        Component.objects.bulk_update(dirty, ["domain", "pending"], batch_size=500)
+        bulk.update(Component, dirty, ["domain", "pending"])
     return {c.name for c in dirty}
 
 
