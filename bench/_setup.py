@@ -90,7 +90,18 @@ def build_workspace(slug, n_components, fan=10, chain=10):
     roots = [n for n, _ in rows if n.endswith("-root")]
     for i in range(0, len(roots), 20):
         graph.propagate(ws, set(roots[i : i + 20]))
+    analyze()
     return ws, user
+
+
+def analyze():
+    """Fresh planner statistics, as autovacuum keeps them in a running database (a merge of
+    an import refreshes them too): else Postgres plans for the empty tables it last saw."""
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 class Timer:

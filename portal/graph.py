@@ -17,7 +17,7 @@ from functools import cached_property
 from django.db import transaction
 from django.db.models import Q
 
-from . import jsondiff, pointers, subscriptions
+from . import bulk, jsondiff, pointers, subscriptions
 from .errors import ValidationError
 from .models import Component, Subscription
 from .schemas import validate_properties, write_only_for
@@ -699,7 +699,7 @@ def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges
                 dirty.append(c)
             views[name] = View.of_component(c)
         if len(dirty) > 3:
-            Component.objects.bulk_update(dirty, ["domain", "pending"], batch_size=500)
+            bulk.update(Component, dirty, ["domain", "pending"])
         else:  # a few rows: plain updates cost half of bulk_update's CASE
             for c in dirty:
                 Component.objects.filter(pk=c.pk).update(domain=c.domain, pending=c.pending)
