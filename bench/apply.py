@@ -151,7 +151,19 @@ try:
     machine_after = _machine_busy_and_total()
     run = ApplyRun.objects.get(pk=run.pk)
     assert run.status == "succeeded", run.error
-    action_durations = [(a.finished_at - a.started_at).total_seconds() for a in run.actions.all()]
+    actions = {a.component_name: a for a in run.actions.all()}
+    action_durations = [(a.finished_at - a.started_at).total_seconds() for a in actions.values()]
+    # The chain that ended last, link by link: the time its actions ran, and the time each
+    # waited from its parent's end (or the request's) to its claim.
+    link = max(actions.values(), key=lambda a: a.finished_at)
+    chain = []
+    while link is not None:
+        chain.append(link)
+        link = actions.get(parents.get(link.component_name))
+    chain.reverse()
+    chain_run_s = sum((a.finished_at - a.started_at).total_seconds() for a in chain)
+    chain_wait_s = (chain[-1].finished_at - chain[0].started_at).total_seconds() - chain_run_s
+    first_wait_s = (chain[0].started_at - run.created_at).total_seconds()
     calls = aws.calls - before
     time.sleep(0.3)  # what the run's end sends on (the next run's start) counts too
     after_dag = _worker_totals(workers)
@@ -226,6 +238,9 @@ print(
             "action_ms": round(action_ms),
             "action_in_aws_calls_ms": round(in_aws_ms),
             "machine_busy_share": round(machine_busy, 2),
+            "last_chain_actions_ms": round(chain_run_s * 1000),
+            "last_chain_waits_ms": round(chain_wait_s * 1000),
+            "first_claim_after_request_ms": round(first_wait_s * 1000),
         }
     )
 )

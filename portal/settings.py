@@ -262,11 +262,10 @@ LOGGING = {
 }
 
 # Background runs
-# A worker thread keeps its database connection between tasks for this many seconds (an
-# action's task is a few milliseconds of the worker's time: a connection opened for each
-# cost as much again); 0 closes it after each task. A worker holds at most one connection
-# per thread either way.
-PORTAL_WORKER_DB_CONN_MAX_AGE = envint("PORTAL_WORKER_DB_CONN_MAX_AGE", 60)
+# On Postgres a worker process keeps its database connections open between tasks in a
+# pool its threads share (one per thread at most); off, every task opens its own, as
+# Celery alone does.
+PORTAL_WORKER_DB_POOL = envbool("PORTAL_WORKER_DB_POOL", True)
 # How often a worker writes its heartbeat, and a running stage its own.
 PORTAL_HEARTBEAT_SECONDS = float(os.environ.get("PORTAL_HEARTBEAT_SECONDS", "10"))
 PORTAL_STAGE_BEAT_SECONDS = float(os.environ.get("PORTAL_STAGE_BEAT_SECONDS", "1"))

@@ -455,9 +455,10 @@ def execute(action_id, worker=None):
 
 def _execute_one(action_id, worker, keep_one):
     """Run the action; returns the id of a next one queued for this thread, or None."""
-    if not jobs.claim(Action, action_id, worker, started_at=timezone.now()):
+    action = jobs.claim_row(Action, action_id, worker, extra=_RUN_NOW, started_at=timezone.now())
+    if action is None:
         return None
-    action = Action.objects.select_related("run__workspace").get(pk=action_id)
+    action.run = _run_of(action)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
     try:
@@ -486,6 +487,32 @@ def _execute_one(action_id, worker, keep_one):
             deadline=None,
         )
     return _dispatch_ended(action.run_id, take_throttled_count() > 0, keep_one)
+
+
+# What the claim reads along of the action's run, to tell whether this process's copy of
+# the run (and its workspace) is the same run and HEAD has not moved.
+_RUN_NOW = {  # table names from the models' metadata
+    "run_created_at": f"SELECT r.created_at FROM {ApplyRun._meta.db_table} r WHERE r.id = run_id",  # noqa: S608
+    "head_version_now": f"SELECT w.head_version FROM {Workspace._meta.db_table} w "  # noqa: S608
+    f"JOIN {ApplyRun._meta.db_table} r ON r.workspace_id = w.id WHERE r.id = run_id",
+}
+# {run id: the run with its workspace}, read once per process: the run's actions use its
+# workspace's target (region, role) as the run found it at its first action here; only
+# the HEAD version, which says whether the subscription edges moved, is read at each claim.
+_RUNS = {}
+
+
+def _run_of(action):
+    run = _RUNS.get(action.run_id)
+    created_at = action.run_created_at
+    if isinstance(created_at, str):  # SQLite answers a subquery's timestamp as text, in UTC
+        created_at = datetime.fromisoformat(created_at).replace(tzinfo=UTC)
+    if run is None or run.created_at != created_at:
+        if len(_RUNS) > 64:
+            _RUNS.clear()
+        run = _RUNS[action.run_id] = ApplyRun.objects.select_related("workspace").get(pk=action.run_id)
+    run.workspace.head_version = action.head_version_now
+    return run
 
 
 def _check_again_later(action, performer, wait):

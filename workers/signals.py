@@ -1,5 +1,5 @@
 """Every Celery process that runs tasks writes a heartbeat (see workers/jobs.py) and keeps
-its threads' database connections between tasks."""
+its database connections between tasks."""
 
 import os
 
@@ -12,19 +12,28 @@ from .jobs import start_heartbeat_thread, worker_name
 _started = set()
 
 
-def _start():
+def _start(threads=None):
     if os.getpid() not in _started:
         _started.add(os.getpid())
-        _keep_database_connections()
+        _keep_database_connections(threads or settings.CELERY_WORKER_CONCURRENCY)
         start_heartbeat_thread(worker_name())
 
 
-def _keep_database_connections():
-    """In this worker process only (the web server keeps its own setting): a connection
-    outlives the task that opened it, checked before its next use."""
+def _keep_database_connections(threads):
+    """In this worker process only (the web server keeps its own setting): Celery closes a
+    task's database connection when the task starts and ends, so on Postgres a pool (Django's,
+    psycopg_pool) keeps them open for the next task of any thread, checked as it is taken.
+    Without it every task opened a connection, a new server process each time."""
     for alias in connections:
-        connections.settings[alias]["CONN_MAX_AGE"] = settings.PORTAL_WORKER_DB_CONN_MAX_AGE
-        connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
+        db = connections.settings[alias]
+        db["CONN_HEALTH_CHECKS"] = True
+        if db["ENGINE"].endswith("postgresql") and settings.PORTAL_WORKER_DB_POOL:
+            db["CONN_MAX_AGE"] = 0  # the pool keeps them; Django refuses both at once
+            db["OPTIONS"] = {
+                **db.get("OPTIONS", {}),
+                # a connection for each thread, the heartbeat's and the consumer's
+                "pool": {"min_size": 1, "max_size": threads + 2, "timeout": 30},
+            }
 
 
 @worker_process_init.connect
@@ -34,4 +43,6 @@ def _child_ready(**_):
 
 @worker_ready.connect
 def _main_ready(sender=None, **_):
-    _start()
+    # In the threads pool the tasks run in this process: as many connections as threads
+    # (--concurrency on the command line included).
+    _start(getattr(getattr(sender, "controller", None), "concurrency", None))

@@ -175,3 +175,27 @@ def test_it_retries_throttled_calls_with_botocores_backoff(workspace, users, loc
         run.actions.get(key="create:logs-0").attempts == 1
     )  # retried inside botocore, not by re-running the action
     assert run.window >= 1  # the throttled action set a window on the apply's actions in flight
+
+
+def _sessions_opened():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_a_worker_keeps_its_database_connections_between_tasks(workspace, users, local_aws, workers):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker's connection pool is Postgres's (psycopg_pool)")
+    worker = workers(concurrency=2)
+    cs = log_groups_change_set(workspace, users["editor"], users["approver"], 30, "/it/pool")
+    before = _sessions_opened()
+    run = finished(apply.request_apply(cs, users["approver"]), worker=worker)
+    assert run.status == RunStatus.SUCCEEDED, run.error
+    worker.stop()  # its sessions end, and their statistics reach pg_stat_database
+    # 32 actions, each its own task: without the pool, each opened a connection.
+    assert _sessions_opened() - before <= 6
