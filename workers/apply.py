@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from portal import approvals, audit, changesets, graph, lifecycle, pointers
+from portal import approvals, audit, bulk, changesets, graph, lifecycle, pointers
 from portal.access import require_role
 from portal.errors import ConflictError, PortalError, ValidationError
 from portal.models import ChangeSet, ChangeSetStatus, Component, ResourceStatus, Role, Workspace
@@ -168,7 +168,7 @@ def _merge_for_run(run):
             action.physical_id = head.resource_id
             action.old_properties = head.applied if head.applied is not None else head.domain
             snapshot.append(action)
-    Action.objects.bulk_update(snapshot, ["physical_id", "old_properties"], batch_size=500)
+    bulk.update(Action, snapshot, ["physical_id", "old_properties"])
     adopt = {e.component_id: e.adopt_id for e in cs.entries.exclude(adopt_id="")}
     changesets.merge(cs, run.requested_by)
     for component_id, physical_id in adopt.items():
@@ -236,11 +236,12 @@ def _dispatch(run_id, outcomes, keep):
         if run.status != RunStatus.RUNNING:
             return kept
         graph_of_run = _action_graph(run)
-        rows = [
-            (pk, graph_of_run[pk][0], st, graph_of_run[pk][1])
-            for pk, st in run.actions.values_list("pk", "status")
-        ]
-        status = {key: st for _, key, st, _ in rows}
+        # Only the rows not succeeded yet are read: those that did stay so (a retry moves
+        # only a failed action), and late in a run they are most of it.
+        status = {key: ActionStatus.SUCCEEDED for key, _, _ in graph_of_run.values()}
+        unfinished = run.actions.exclude(status=ActionStatus.SUCCEEDED).values_list("pk", "status")
+        status.update((graph_of_run[pk][0], st) for pk, st in unfinished)
+        rows = [(pk, key, status[key], waits_for) for pk, (key, waits_for, _) in graph_of_run.items()]
         failed = (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
         changed = True
         while changed:
@@ -263,6 +264,8 @@ def _dispatch(run_id, outcomes, keep):
             and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
         ]
         window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
+        chains = _CHAINS.get((run.pk, run.created_at)) or _longest_chains(graph_of_run)
+        ready.sort(key=lambda pk: -chains.get(pk, 0))
         ready = ready[: max(0, window - in_flight)]
         if ready:
             Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
@@ -358,6 +361,7 @@ def _action_graph(run):
     if graph_of_run is None:
         if len(_GRAPHS) > 64:
             _GRAPHS.clear()
+            _CHAINS.clear()
         graph_of_run = {
             pk: (key, waits_for, name)
             for pk, key, waits_for, name in run.actions.values_list(
@@ -365,7 +369,29 @@ def _action_graph(run):
             )
         }
         _GRAPHS[cache_key] = graph_of_run
+        _CHAINS[cache_key] = _longest_chains(graph_of_run)
     return graph_of_run
+
+
+_CHAINS = {}
+
+
+def _longest_chains(graph_of_run):
+    """{action pk: the number of actions on the longest chain from it to the run's end}.
+    Ready actions start longest chain first (their messages go out first, and the thread
+    that unblocked them goes on with that one): the run ends when its longest chain does."""
+    pk_of = {key: pk for pk, (key, _, _) in graph_of_run.items()}
+    waited_for = {
+        pk: {pk_of[k] for k in waits_for if k in pk_of} for pk, (_, waits_for, _) in graph_of_run.items()
+    }
+    waiters = {pk: [] for pk in graph_of_run}
+    for pk, producers in waited_for.items():
+        for producer in producers:
+            waiters[producer].append(pk)
+    length = {}
+    for pk in reversed(graph.topological(graph_of_run, waited_for)):
+        length[pk] = 1 + max((length[w] for w in waiters[pk]), default=0)
+    return length
 
 
 def _names_waited_for(action):

@@ -255,3 +255,23 @@ def test_actions_in_flight_halve_when_aws_throttles_and_grow_back_by_one(run, se
     assert in_flight() == 7  # back at the ceiling (no window): the last one goes out
     assert ApplyRun.objects.get(pk=run.pk).window == 0
     assert not run.actions.filter(status=ActionStatus.WAITING).exists()
+
+
+def test_ready_actions_start_longest_chain_first(run, settings):
+    """When the window holds fewer than are ready, the action heading the longest chain
+    goes first: the run ends when its longest chain does."""
+    from workers import apply
+
+    settings.PORTAL_APPLY_CONCURRENCY = 2
+    for i in range(3):
+        action(run, f"leaf{i}", status=ActionStatus.WAITING)
+    action(run, "root", status=ActionStatus.WAITING)
+    action(run, "middle", status=ActionStatus.WAITING, waits_for=["root"])
+    action(run, "end", status=ActionStatus.WAITING, waits_for=["middle"])
+    action(run, "short", status=ActionStatus.WAITING)
+    action(run, "after-short", status=ActionStatus.WAITING, waits_for=["short"])
+
+    apply.dispatch(run.pk)
+
+    queued = set(run.actions.filter(status=ActionStatus.QUEUED).values_list("key", flat=True))
+    assert queued == {"root", "short"}  # chains of 3 and 2 before the leaves (lower ids)
