@@ -85,6 +85,7 @@ class WorkspaceAdmin(admin.ModelAdmin):
         "region",
         "approvals_required",
         "allow_private_http_checks",
+        "apply_concurrency",
         "head_version",
     ]
     # Who may approve, and how many must: changed only through the portal, which audits it.

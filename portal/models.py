@@ -8,6 +8,7 @@ only hold data and the few invariants a database can enforce.
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -19,6 +20,9 @@ class Role(models.TextChoices):
 
 
 ROLE_RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.APPROVER: 2, Role.ADMIN: 3}
+
+
+MAX_APPLY_CONCURRENCY = 512
 
 
 class Workspace(models.Model):
@@ -33,6 +37,13 @@ class Workspace(models.Model):
         default=False,
         help_text="Pipeline HTTP checks may GET loopback and private addresses (an internal load "
         "balancer's). Metadata and link-local addresses are refused all the same.",
+    )
+    apply_concurrency = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_APPLY_CONCURRENCY)],
+        help_text="Most actions of an apply in flight at once against this workspace's account "
+        "(fewer while AWS throttles). Empty: the portal's PORTAL_APPLY_CONCURRENCY.",
     )
     # Bumped by every merge into HEAD; a change set's base_version is the HEAD it forked from.
     head_version = models.PositiveIntegerField(default=0)

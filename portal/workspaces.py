@@ -1,11 +1,12 @@
 """Workspaces: creating them, members, importing and exporting specs."""
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from . import audit, changesets
 from .errors import NotFound, ValidationError
-from .models import Component, Membership, Role, Workspace
+from .models import MAX_APPLY_CONCURRENCY, Component, Membership, Role, Workspace
 from .spec import ComponentSpec, Spec, dump_spec
 
 
@@ -16,22 +17,35 @@ def get_workspace(slug):
     return workspace
 
 
-def create_workspace(slug, name=None, region="us-east-1", approvals_required=1, actor=None):
+def create_workspace(
+    slug, name=None, region="us-east-1", approvals_required=1, actor=None, apply_concurrency=None
+):
     if approvals_required < 0:
         raise ValidationError("approvals-required must be 0 or more.")
+    if apply_concurrency is not None and not 1 <= apply_concurrency <= MAX_APPLY_CONCURRENCY:
+        raise ValidationError(f"apply-concurrency must be between 1 and {MAX_APPLY_CONCURRENCY}.")
     if slugify(slug) != slug:
         raise ValidationError(f"{slug!r} is not a valid slug: use lower-case letters, digits and dashes.")
     try:
         with transaction.atomic():
             ws = Workspace.objects.create(
-                slug=slug, name=name or slug, region=region, approvals_required=approvals_required
+                slug=slug,
+                name=name or slug,
+                region=region,
+                approvals_required=approvals_required,
+                apply_concurrency=apply_concurrency,
             )
             audit.record(
                 "workspace.created",
                 actor=actor,
                 workspace=ws,
                 target=slug,
-                after={"name": ws.name, "region": region, "approvals_required": approvals_required},
+                after={
+                    "name": ws.name,
+                    "region": region,
+                    "approvals_required": approvals_required,
+                    "apply_concurrency": apply_concurrency,
+                },
             )
     except IntegrityError:
         raise ValidationError(f"A workspace {slug!r} already exists.") from None
@@ -68,6 +82,7 @@ def describe(workspace):
         "name": workspace.name,
         "region": workspace.region,
         "approvals_required": workspace.approvals_required,
+        "apply_concurrency": workspace.apply_concurrency or settings.PORTAL_APPLY_CONCURRENCY,
         "head_version": workspace.head_version,
         "members": [
             {"user": m.user.username, "role": m.role}

@@ -133,7 +133,8 @@ def start_next(workspace_id):
             enqueue_start(ws.pk)
             return run
         run.status, run.started_at = RunStatus.RUNNING, timezone.now()
-        run.save(update_fields=["status", "started_at"])
+        run.concurrency = ws.apply_concurrency or settings.PORTAL_APPLY_CONCURRENCY
+        run.save(update_fields=["status", "started_at", "concurrency"])
         audit.record(
             "apply.started", actor=run.requested_by, change_set=run.change_set, target=f"apply #{run.pk}"
         )
@@ -422,11 +423,11 @@ def _head_edges(run):
 
 def _adapt_window(run, width, outcomes):
     """AIMD on the actions in flight. Until AWS throttles, as many as can run (`width`, up
-    to the ceiling); a throttled action halves the window, each action after it that was
+    to the ceiling: the workspace's apply_concurrency, else PORTAL_APPLY_CONCURRENCY); a throttled action halves the window, each action after it that was
     not throttled grows it by one, until it is back at the ceiling. `outcomes`: throttled
     or not (None: no action ended) for each action that ended. `run.window` is 0 while no
     window applies."""
-    ceiling = settings.PORTAL_APPLY_CONCURRENCY
+    ceiling = run.concurrency or settings.PORTAL_APPLY_CONCURRENCY
     window = run.window
     for throttled in outcomes:
         if throttled:

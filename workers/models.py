@@ -37,6 +37,8 @@ class ApplyRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Actions in flight at most (additive increase, multiplicative decrease on throttling).
     window = models.PositiveIntegerField(default=0)
+    # The ceiling of the window, the workspace's as the run started (0: the portal's default).
+    concurrency = models.PositiveIntegerField(default=0)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -35,6 +35,9 @@ def test_it_creates_a_workspace_and_adds_members(users):
     assert "bob is now editor in shop" in run("workspace", "add-member", "shop", "bob", "editor")
     shown = run_json("workspace", "show", "shop")
     assert shown["members"] == [{"user": "bob", "role": "editor"}]
+    assert shown["apply_concurrency"] == 64  # the portal's default
+    capped = run_json("workspace", "create", "slow-account", "--apply-concurrency", "4")
+    assert capped["apply_concurrency"] == 4
     assert AuditEvent.objects.filter(verb="workspace.member_set", target="bob").exists()
 
 
@@ -44,6 +47,7 @@ def test_it_creates_a_workspace_and_adds_members(users):
         (("workspace", "create", "tonys-chips"), "already exists", 2),
         (("workspace", "create", "Bad Slug"), "not a valid slug", 2),
         (("workspace", "create", "x", "--approvals-required", "-1"), "0 or more", 2),
+        (("workspace", "create", "x", "--apply-concurrency", "0"), "between 1 and 512", 2),
         (("workspace", "add-member", "nope", "bob", "editor"), "No workspace 'nope'", 3),
         (("workspace", "add-member", "tonys-chips", "nobody", "editor"), "No user named 'nobody'", 3),
         (("workspace", "add-member", "tonys-chips", "bob", "boss"), "Unknown role 'boss'", 2),

@@ -1,5 +1,6 @@
 """The site home, a workspace's home page and its settings page."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.shortcuts import render
@@ -48,5 +49,6 @@ def workspace_settings(request, slug):
         "workspace": workspace,
         "members": workspace.memberships.select_related("user").order_by("user__username"),
         "role": role_of(request.user, workspace),
+        "default_apply_concurrency": settings.PORTAL_APPLY_CONCURRENCY,
     }
     return render(request, "portal/settings.html", context)

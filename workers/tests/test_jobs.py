@@ -275,3 +275,20 @@ def test_ready_actions_start_longest_chain_first(run, settings):
 
     queued = set(run.actions.filter(status=ActionStatus.QUEUED).values_list("key", flat=True))
     assert queued == {"root", "short"}  # chains of 3 and 2 before the leaves (lower ids)
+
+
+def test_a_workspaces_apply_concurrency_caps_the_actions_in_flight(workspace, settings):
+    from workers import apply
+
+    settings.PORTAL_APPLY_CONCURRENCY = 8
+    workspace.apply_concurrency = 2
+    workspace.save()
+    run = ApplyRun.objects.create(workspace=workspace, kind="refresh", status=RunStatus.QUEUED)
+    for i in range(5):
+        action(run, f"a{i}", status=ActionStatus.WAITING)
+
+    apply.start_next(workspace.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING and run.concurrency == 2
+    assert run.actions.filter(status=ActionStatus.QUEUED).count() == 2

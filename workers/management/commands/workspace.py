@@ -17,6 +17,12 @@ class Command(PortalCommand):
                 arg("--name"),
                 arg("--region", default="us-east-1"),
                 arg("--approvals-required", type=int, default=1, dest="approvals_required"),
+                arg(
+                    "--apply-concurrency",
+                    type=int,
+                    dest="apply_concurrency",
+                    help="most actions of an apply in flight at once (default: PORTAL_APPLY_CONCURRENCY)",
+                ),
             ),
         ),
         "add-member": (
@@ -38,8 +44,10 @@ class Command(PortalCommand):
         ),
     }
 
-    def do_create(self, slug, name, region, approvals_required, **_):
-        ws = workspaces.create_workspace(slug, name, region, approvals_required)
+    def do_create(self, slug, name, region, approvals_required, apply_concurrency=None, **_):
+        ws = workspaces.create_workspace(
+            slug, name, region, approvals_required, apply_concurrency=apply_concurrency
+        )
         return workspaces.describe(ws)
 
     def text_create(self, r):
