@@ -668,13 +668,10 @@ class Performer:
         c.applied = sent
         c.drift = []
         c.refreshed_at = timezone.now()
-        Component.objects.filter(pk=c.pk).update(
-            resource_id=c.resource_id,
-            resource_value=c.resource_value,
-            resource_status=c.resource_status,
-            applied=c.applied,
-            drift=c.drift,
-            refreshed_at=c.refreshed_at,
+        bulk.update(
+            Component,
+            [c],
+            ["resource_id", "resource_value", "resource_status", "applied", "drift", "refreshed_at"],
         )
         graph.propagate(self.workspace, {c.name}, roots=("resource_value",), head_edges=_head_edges(self.run))
 
