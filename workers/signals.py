@@ -12,22 +12,25 @@ from .jobs import start_heartbeat_thread, worker_name
 _started = set()
 
 
-def _start(threads=None):
+def _start(threads=None, runs_tasks=True):
     if os.getpid() not in _started:
         _started.add(os.getpid())
-        _keep_database_connections(threads or settings.CELERY_WORKER_CONCURRENCY)
+        _keep_database_connections(threads or settings.CELERY_WORKER_CONCURRENCY, pooled=runs_tasks)
         start_heartbeat_thread(worker_name())
 
 
-def _keep_database_connections(threads):
+def _keep_database_connections(threads, pooled=True):
     """In this worker process only (the web server keeps its own setting): Celery closes a
     task's database connection when the task starts and ends, so on Postgres a pool (Django's,
     psycopg_pool) keeps them open for the next task of any thread, checked as it is taken.
-    Without it every task opened a connection, a new server process each time."""
+    Without it every task opened a connection, a new server process each time. Elsewhere
+    (a prefork worker's main process, which runs no task, SQLite) a thread keeps its own
+    connection for a minute."""
     for alias in connections:
         db = connections.settings[alias]
         db["CONN_HEALTH_CHECKS"] = True
-        if db["ENGINE"].endswith("postgresql") and settings.PORTAL_WORKER_DB_POOL:
+        db["CONN_MAX_AGE"] = 60
+        if pooled and db["ENGINE"].endswith("postgresql") and settings.PORTAL_WORKER_DB_POOL:
             db["CONN_MAX_AGE"] = 0  # the pool keeps them; Django refuses both at once
             db["OPTIONS"] = {
                 **db.get("OPTIONS", {}),
@@ -44,5 +47,10 @@ def _child_ready(**_):
 @worker_ready.connect
 def _main_ready(sender=None, **_):
     # In the threads pool the tasks run in this process: as many connections as threads
-    # (--concurrency on the command line included).
-    _start(getattr(getattr(sender, "controller", None), "concurrency", None))
+    # (--concurrency on the command line included). Under prefork they run in the children,
+    # which make their own pool: a pool made here would pass to the children forked later
+    # with its open connections.
+    controller = getattr(sender, "controller", None)
+    pool_cls = getattr(controller, "pool_cls", None)
+    prefork = "prefork" in getattr(pool_cls, "__module__", str(pool_cls))
+    _start(getattr(controller, "concurrency", None), runs_tasks=not prefork)

@@ -186,12 +186,13 @@ def _sessions_opened():
         return cursor.fetchone()[0]
 
 
-def test_a_worker_keeps_its_database_connections_between_tasks(workspace, users, local_aws, workers):
+@pytest.mark.parametrize("pool", ["threads", "prefork"])
+def test_a_worker_keeps_its_database_connections_between_tasks(workspace, users, local_aws, workers, pool):
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("the worker's connection pool is Postgres's (psycopg_pool)")
-    worker = workers(concurrency=2)
+    worker = workers(concurrency=2, pool=pool)
     cs = log_groups_change_set(workspace, users["editor"], users["approver"], 30, "/it/pool")
     before = _sessions_opened()
     run = finished(apply.request_apply(cs, users["approver"]), worker=worker)
