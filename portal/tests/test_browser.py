@@ -112,7 +112,7 @@ def celery_worker_thread(transactional_db, local_aws, live_server, private_broke
     from workers import jobs
 
     # The worker process's heartbeat thread never stops; this test writes one beat itself.
-    monkeypatch.setattr("workers.signals._start", lambda: None)
+    monkeypatch.setattr("workers.signals._start", lambda *args, **kwargs: None)
     shared = connections["default"]
     share = shared.vendor == "sqlite" and shared.is_in_memory_db()
 
