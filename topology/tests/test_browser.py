@@ -28,6 +28,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def page(live_server, workspace, monkeypatch):
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # ORM calls between browser steps
@@ -43,9 +44,11 @@ def page(live_server, workspace, monkeypatch):
         page.wait_for_url(f"{live_server.url}/")
         yield page
         browser.close()
-    from django.db import connections
-
-    connections.close_all()  # connections opened under Playwright's loop would outlive the test
+        # Connections opened while Playwright's loop runs (this test's ORM calls between
+        # browser steps) belong to that loop's context: closed from inside it, or they
+        # outlive the test and hold the test database open.
+        connections.close_all()
+    connections.close_all()
 
 
 def open_topology(page, url):
