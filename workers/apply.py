@@ -423,10 +423,11 @@ def _head_edges(run):
 
 def _adapt_window(run, width, outcomes):
     """AIMD on the actions in flight. Until AWS throttles, as many as can run (`width`, up
-    to the ceiling: the workspace's apply_concurrency, else PORTAL_APPLY_CONCURRENCY); a throttled action halves the window, each action after it that was
-    not throttled grows it by one, until it is back at the ceiling. `outcomes`: throttled
-    or not (None: no action ended) for each action that ended. `run.window` is 0 while no
-    window applies."""
+    to the ceiling: the workspace's apply_concurrency as the run started, else
+    PORTAL_APPLY_CONCURRENCY); a throttled action halves the window, each action after it
+    that was not throttled grows it by one, until it is back at the ceiling. `outcomes`:
+    throttled or not (None: no action ended) for each action that ended. `run.window` is
+    0 while no window applies."""
     ceiling = run.concurrency or settings.PORTAL_APPLY_CONCURRENCY
     window = run.window
     for throttled in outcomes:
