@@ -265,7 +265,7 @@ def _dispatch(run_id, outcomes, keep):
             and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
         ]
         window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
-        chains = _CHAINS.get((run.pk, run.created_at)) or _longest_chains(graph_of_run)
+        chains = _chains_of(run, graph_of_run)
         ready.sort(key=lambda pk: -chains.get(pk, 0))
         ready = ready[: max(0, window - in_flight)]
         if ready:
@@ -362,7 +362,6 @@ def _action_graph(run):
     if graph_of_run is None:
         if len(_GRAPHS) > 64:
             _GRAPHS.clear()
-            _CHAINS.clear()
         graph_of_run = {
             pk: (key, waits_for, name)
             for pk, key, waits_for, name in run.actions.values_list(
@@ -370,11 +369,20 @@ def _action_graph(run):
             )
         }
         _GRAPHS[cache_key] = graph_of_run
-        _CHAINS[cache_key] = _longest_chains(graph_of_run)
     return graph_of_run
 
 
-_CHAINS = {}
+_CHAINS = {}  # {(run pk, created_at): _longest_chains of the run}, like _GRAPHS
+
+
+def _chains_of(run, graph_of_run):
+    cache_key = (run.pk, run.created_at)
+    chains = _CHAINS.get(cache_key)
+    if chains is None:
+        if len(_CHAINS) > 64:
+            _CHAINS.clear()
+        chains = _CHAINS[cache_key] = _longest_chains(graph_of_run)
+    return chains
 
 
 def _longest_chains(graph_of_run):
