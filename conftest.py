@@ -14,6 +14,16 @@ def pytest_configure(config):
     from portal import localstate
 
     localstate.prepare()  # the SQLite test database, the laptop broker, worker logs
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        # The queues' prefix follows the database's name as configured, which pytest-xdist's
+        # processes share (each has a test database of its own): the worker processes one
+        # starts would take the other's messages.
+        from portal.celery import app
+
+        options = settings.CELERY_BROKER_TRANSPORT_OPTIONS
+        options["global_keyprefix"] = f"{options['global_keyprefix'].rstrip(':')}.{worker}:"
+        _use_broker(app, settings.CELERY_BROKER_URL, options)
     # Tests do not run collectstatic, so the hashed-name (manifest) storage would have
     # nothing to read: pages name static files plainly and WhiteNoise finds them where
     # they are, as in development. For the whole session, the live server included.
