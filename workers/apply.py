@@ -224,18 +224,25 @@ def dispatch(run_id, throttled=None):
     failed, and finish the run when nothing is left to do. `throttled` says whether AWS
     throttled the action that just ended: the run's window of actions in flight halves,
     or grows by one."""
-    _dispatch(run_id, [throttled], keep=0)
+    _, queued = _dispatch(run_id, [throttled])
+    _send(queued)
 
 
-def _dispatch(run_id, outcomes, keep):
-    """dispatch() for the actions that ended with `outcomes` (throttled or not, one each);
-    `keep` of the actions it queues get no message: their ids are returned, for the
-    callers to execute themselves."""
-    kept = []
+def _send(queued):
+    for pk in queued:
+        enqueue_action(pk)
+
+
+def _dispatch(run_id, outcomes, claimers=()):
+    """dispatch() for the actions that ended with `outcomes` (throttled or not, one each),
+    without the messages. The first ready actions are claimed in the same transaction, one
+    for each of `claimers` (worker names, of threads that go on with one); returns those
+    rows, and the ids of the actions queued, to send once the transaction commits."""
+    claimed, queued = [], []
     with transaction.atomic():
         run = ApplyRun.objects.select_for_update().get(pk=run_id)
         if run.status != RunStatus.RUNNING:
-            return kept
+            return claimed, queued
         graph_of_run = _action_graph(run)
         # Only the rows not succeeded yet are read: those that did stay so (a retry moves
         # only a failed action), and late in a run they are most of it.
@@ -269,27 +276,32 @@ def _dispatch(run_id, outcomes, keep):
         ready.sort(key=lambda pk: -chains.get(pk, 0))
         ready = ready[: max(0, window - in_flight)]
         if ready:
-            Action.objects.filter(pk__in=ready, status=ActionStatus.WAITING).update(
-                status=ActionStatus.QUEUED, queued_at=timezone.now()
+            now = timezone.now()
+            for pk, worker in zip(ready, claimers, strict=False):
+                row = jobs.claim_row(
+                    Action, pk, worker, ActionStatus.WAITING, extra=_RUN_NOW, started_at=now, queued_at=now
+                )
+                if row is not None:
+                    claimed.append(row)
+            queued = ready[len(claimers) :]
+            Action.objects.filter(pk__in=queued, status=ActionStatus.WAITING).update(
+                status=ActionStatus.QUEUED, queued_at=now
             )
-            kept, sent = ready[:keep], ready[keep:]
-            for pk in sent:
-                enqueue_action(pk)
-            queued = set(ready)
-            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in queued})
+            moved = set(ready)
+            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in moved})
         if all(st in DONE for st in status.values()):
             _finish(run, list(run.actions.all()))
-    return kept
+    return claimed, queued
 
 
 class _Ended:
     """An action that ended in this thread, waiting for its run's next dispatch round."""
 
-    def __init__(self, throttled, keep_one):
-        self.throttled, self.keep_one = throttled, keep_one
+    def __init__(self, throttled, goes_on, worker):
+        self.throttled, self.goes_on, self.worker = throttled, goes_on, worker
         self.done = threading.Event()
         self.leads = False
-        self.kept = None
+        self.claimed = None
         self.error = None
 
 
@@ -299,17 +311,12 @@ class _Ended:
 # {run id: the actions waiting for the next round}, present while a round is under way.
 _ROUNDS = {}
 _ROUNDS_LOCK = threading.Lock()
-_leading = threading.local()
 
 
-def _dispatch_ended(run_id, throttled, keep_one):
+def _dispatch_ended(run_id, throttled, goes_on, worker):
     """dispatch() after an action ended in this thread (its outcome committed already);
-    returns the id of an action queued for this thread to execute next, or None."""
-    if run_id in getattr(_leading, "runs", ()):
-        # A task that this thread's own round ran inline (Celery's eager mode) after the
-        # round's commit: waiting for the next round would be waiting for itself.
-        return next(iter(_dispatch(run_id, [throttled], keep=int(keep_one))), None)
-    me = _Ended(throttled, keep_one)
+    when `goes_on`, returns an action claimed for this thread to execute next, or None."""
+    me = _Ended(throttled, goes_on, worker)
     with _ROUNDS_LOCK:
         me.leads = run_id not in _ROUNDS
         _ROUNDS.setdefault(run_id, []).append(me)
@@ -318,25 +325,24 @@ def _dispatch_ended(run_id, throttled, keep_one):
     if not me.leads:
         if me.error is not None:
             raise me.error
-        return me.kept
+        return me.claimed
     return _lead_round(run_id, me)
 
 
 def _lead_round(run_id, me):
     with _ROUNDS_LOCK:
         batch, _ROUNDS[run_id] = _ROUNDS[run_id], []
-    _leading.runs = getattr(_leading, "runs", frozenset()) | {run_id}
+    queued = []
     try:
-        kept = _dispatch(run_id, [e.throttled for e in batch], keep=sum(e.keep_one for e in batch))
-        for e in batch:
-            if e.keep_one and kept:
-                e.kept = kept.pop(0)
+        going_on = [e for e in batch if e.goes_on]
+        claimed, queued = _dispatch(run_id, [e.throttled for e in batch], [e.worker for e in going_on])
+        for e, row in zip(going_on, claimed, strict=False):
+            e.claimed = row
     except Exception as exc:
         for e in batch:
             e.error = exc
         raise
     finally:
-        _leading.runs = _leading.runs - {run_id}
         with _ROUNDS_LOCK:
             waiting = _ROUNDS[run_id]
             if waiting:
@@ -346,7 +352,16 @@ def _lead_round(run_id, me):
         for e in batch + waiting[:1]:
             if e is not me:
                 e.done.set()
-    return me.kept
+    # Committed, and the next round under way: the messages need not hold it up. One that
+    # cannot be sent (the broker is away) leaves its action queued, for the reaper to send
+    # again; the action claimed for this thread goes on all the same.
+    try:
+        _send(queued)
+    except Exception:
+        log.warning(
+            "could not send the actions %s of apply #%s; the reaper will", queued, run_id, exc_info=True
+        )
+    return me.claimed
 
 
 # An apply's actions and what each waits for never change once the run is made: read
@@ -480,20 +495,19 @@ def _finish(run, actions):
 
 def execute(action_id, worker=None):
     """Claim and run one action; safe to call twice for the same id. When it succeeds and
-    unblocks others, this thread goes on with one of them (no broker round trip: a worker
-    that dies before claiming it leaves it queued, and the reaper sends it again), as long
-    as the task is younger than the hold on AWS waits, so that no task runs for long."""
+    unblocks others, this thread goes on with one of them, claimed as it was unblocked
+    (no broker round trip: a worker that dies with it leaves it running under its boot
+    id, and the reaper queues it again), as long as the task is younger than the hold on
+    AWS waits, so that no task runs for long."""
     started = time.monotonic()
-    while action_id is not None:
-        young = time.monotonic() - started < settings.PORTAL_ACTION_WAIT_HOLD_SECONDS
-        action_id = _execute_one(action_id, worker, keep_one=young)
-
-
-def _execute_one(action_id, worker, keep_one):
-    """Run the action; returns the id of a next one queued for this thread, or None."""
     action = jobs.claim_row(Action, action_id, worker, extra=_RUN_NOW, started_at=timezone.now())
-    if action is None:
-        return None
+    while action is not None:
+        young = time.monotonic() - started < settings.PORTAL_ACTION_WAIT_HOLD_SECONDS
+        action = _execute_one(action, worker, goes_on=young)
+
+
+def _execute_one(action, worker, goes_on):
+    """Run the claimed action; returns the next one claimed for this thread, or None."""
     action.run = _run_of(action)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
@@ -522,7 +536,7 @@ def _execute_one(action_id, worker, keep_one):
             waiting_for="",
             deadline=None,
         )
-    return _dispatch_ended(action.run_id, take_throttled_count() > 0, keep_one)
+    return _dispatch_ended(action.run_id, take_throttled_count() > 0, goes_on, worker)
 
 
 # What the claim reads along of the action's run, to tell whether this process's copy of

@@ -55,10 +55,11 @@ def claim(model, pk, worker=None, **fields):
     return claim_row(model, pk, worker, **fields) is not None
 
 
-def claim_row(model, pk, worker=None, extra=None, **fields):
+def claim_row(model, pk, worker=None, source=RunStatus.QUEUED, extra=None, **fields):
     """claim(), answering with the claimed row as it now is (None for every other claimer):
     one statement, UPDATE ... RETURNING, where an update and a read took two round trips.
-    `extra`: {attribute: SQL expression} read along, on the row (a related value)."""
+    `source`: the status it is claimed from. `extra`: {attribute: SQL expression} read
+    along, on the row (a related value)."""
     meta = model._meta
     quote = connection.ops.quote_name
     values = {"status": RunStatus.RUNNING, "worker": worker or worker_name(), "error": "", **fields}
@@ -71,7 +72,7 @@ def claim_row(model, pk, worker=None, extra=None, **fields):
     where = f"{quote(meta.pk.column)} = %s AND {quote(meta.get_field('status').column)} = %s"
     # Identifiers from the model's metadata, every value a parameter.
     sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {where} RETURNING {', '.join(columns)}"  # noqa: S608, E501
-    return next(iter(model.objects.raw(sql, [*params, pk, RunStatus.QUEUED])), None)
+    return next(iter(model.objects.raw(sql, [*params, pk, source])), None)
 
 
 # --- Heartbeats ------------------------------------------------------------------------------------

@@ -277,6 +277,38 @@ def test_ready_actions_start_longest_chain_first(run, settings):
     assert queued == {"root", "short"}  # chains of 3 and 2 before the leaves (lower ids)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_action_a_thread_goes_on_with_is_claimed_as_it_is_unblocked(run, settings):
+    """No message for it, and never a moment queued without one: the round that unblocks
+    it claims it for the thread whose action ended. If that worker dies, the reaper
+    queues it again like any action its worker left running."""
+    from portal.celery import app
+    from workers import apply, reaper
+
+    action(run, "parent", status=ActionStatus.SUCCEEDED)
+    child = action(run, "child", status=ActionStatus.WAITING, waits_for=["parent"])
+    action(run, "grandchild", status=ActionStatus.WAITING, waits_for=["child"])
+    action(run, "sibling", status=ActionStatus.WAITING, waits_for=["parent"])
+    app.control.purge()
+
+    claimed = apply._dispatch_ended(run.pk, False, True, "gone:1:ab")
+
+    assert claimed.pk == child.pk  # the longer chain
+    assert (claimed.status, claimed.worker, claimed.attempts) == (ActionStatus.RUNNING, "gone:1:ab", 1)
+    states = dict(run.actions.values_list("key", "status"))
+    assert states["sibling"] == ActionStatus.QUEUED and states["grandchild"] == ActionStatus.WAITING
+    with app.connection_for_write() as conn:
+        assert conn.default_channel._size("celery") == 1  # the sibling's message only
+    app.control.purge()
+
+    long_ago = timezone.now() - timedelta(seconds=settings.PORTAL_WORKER_HEARTBEAT_STALE_SECONDS + 10)
+    Action.objects.filter(pk=child.pk).update(started_at=long_ago)
+    assert reaper.reap()["requeued"] == ["child"]
+    child.refresh_from_db()
+    assert child.status == ActionStatus.QUEUED
+    app.control.purge()
+
+
 def test_a_workspaces_apply_concurrency_caps_the_actions_in_flight(workspace, settings):
     from workers import apply
 
