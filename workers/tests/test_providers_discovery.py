@@ -530,6 +530,19 @@ def test_a_new_log_group_takes_three_calls_and_is_read_only_once_made(clients):
     )
 
 
+def test_a_log_group_is_read_in_one_call_among_many_its_name_starts(clients, boto):
+    for i in range(60):  # more than a page of DescribeLogGroups (50)
+        boto("logs").create_log_group(logGroupName=f"/ecs/api-{i:02d}")
+    boto("logs").create_log_group(logGroupName="/ecs/api")
+    boto("logs").create_log_group(logGroupName="/ecs/ap")
+    calls = record_operations(clients("logs"))
+    observed = LogGroupProvider(clients).read("/ecs/api")
+    assert observed.physical_id == "/ecs/api"
+    assert calls == ["DescribeLogGroups", "ListTagsForResource"]
+    with pytest.raises(ResourceMissing):
+        LogGroupProvider(clients).read("/ecs/api-0")  # only longer names start with it
+
+
 def test_it_refuses_properties_it_cannot_apply_instead_of_dropping_them(clients, boto):
     with pytest.raises(ProviderError) as err:
         LogGroupProvider(clients).create({"LogGroupName": "/x", "DeletionProtectionEnabled": True}, "t")
