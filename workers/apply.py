@@ -11,6 +11,7 @@ import threading
 import time
 from copy import deepcopy
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import transaction
@@ -272,7 +273,7 @@ def _dispatch(run_id, outcomes, claimers=()):
             and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
         ]
         window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
-        chains = _chains_of(run, graph_of_run)
+        chains = _shape_of(run, graph_of_run).chains
         ready.sort(key=lambda pk: -chains.get(pk, 0))
         ready = ready[: max(0, window - in_flight)]
         if ready:
@@ -387,22 +388,26 @@ def _action_graph(run):
     return graph_of_run
 
 
-_CHAINS = {}  # {(run pk, created_at): _longest_chains of the run}, like _GRAPHS
+class _Shape(NamedTuple):
+    chains: dict  # {action pk: the number of actions on the longest chain from it to the run's end}
+    waiters: dict  # {action pk: the pks of the actions that wait for it}
 
 
-def _chains_of(run, graph_of_run):
+_SHAPES = {}  # {(run pk, created_at): the _Shape of the run}, like _GRAPHS
+
+
+def _shape_of(run, graph_of_run):
     cache_key = (run.pk, run.created_at)
-    chains = _CHAINS.get(cache_key)
-    if chains is None:
-        if len(_CHAINS) > 64:
-            _CHAINS.clear()
-        chains = _CHAINS[cache_key] = _longest_chains(graph_of_run)
-    return chains
+    shape = _SHAPES.get(cache_key)
+    if shape is None:
+        if len(_SHAPES) > 64:
+            _SHAPES.clear()
+        shape = _SHAPES[cache_key] = _shape(graph_of_run)
+    return shape
 
 
-def _longest_chains(graph_of_run):
-    """{action pk: the number of actions on the longest chain from it to the run's end}.
-    Ready actions start longest chain first (their messages go out first, and the thread
+def _shape(graph_of_run):
+    """Ready actions start longest chain first (their messages go out first, and the thread
     that unblocked them goes on with that one): the run ends when its longest chain does."""
     pk_of = {key: pk for pk, (key, _, _) in graph_of_run.items()}
     waited_for = {
@@ -415,7 +420,7 @@ def _longest_chains(graph_of_run):
     length = {}
     for pk in reversed(graph.topological(graph_of_run, waited_for)):
         length[pk] = 1 + max((length[w] for w in waiters[pk]), default=0)
-    return length
+    return _Shape(length, waiters)
 
 
 def _names_waited_for(action):
@@ -511,6 +516,7 @@ def _execute_one(action, worker, goes_on):
     action.run = _run_of(action)
     deadline = action.deadline.timestamp() if action.deadline else None
     take_throttled_count()
+    succeeded = 0
     try:
         performer = Performer(action)
         with resumable_waits(settings.PORTAL_ACTION_WAIT_HOLD_SECONDS, action.waiting_for, deadline):
@@ -528,7 +534,7 @@ def _execute_one(action, worker, goes_on):
         log.exception("action %s failed", action.key)
         _fail(action, f"{type(exc).__name__}: {exc}")
     else:
-        Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+        succeeded = Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
             status=ActionStatus.SUCCEEDED,
             finished_at=timezone.now(),
             result=performer.result,
@@ -536,7 +542,49 @@ def _execute_one(action, worker, goes_on):
             waiting_for="",
             deadline=None,
         )
-    return _dispatch_ended(action.run_id, take_throttled_count() > 0, goes_on, worker)
+    throttled = take_throttled_count() > 0
+    if goes_on and succeeded and not throttled:
+        sole = _take_sole_waiter(action, worker)
+        if sole is not None:
+            return sole
+    return _dispatch_ended(action.run_id, throttled, goes_on, worker)
+
+
+def _take_sole_waiter(action, worker):
+    """When `action`, which just succeeded, is waited for by one action only, and that one
+    waits for nothing else undone: that one, claimed for this thread without a dispatch
+    round (None otherwise, and the round decides). A round would have nothing else to do:
+    nothing else became ready, the run cannot have ended (the waiter has not run), and
+    the window stays (this thread's slot passes to the waiter; a window that AWS
+    throttling narrowed, which grows at each end, is left to the rounds). Of two producers
+    of one waiter that end together, at least one sees the other succeeded, as each reads
+    after its own success committed; the claim is conditional, so only one takes it."""
+    graph_of_run = _action_graph(action.run)
+    waiters = _shape_of(action.run, graph_of_run).waiters.get(action.pk, ())
+    if len(waiters) != 1:
+        return None
+    keys = {key for key, _, _ in graph_of_run.values()}
+    others = [k for k in graph_of_run[waiters[0]][1] if k != action.key]
+    if any(k not in keys for k in others):
+        return None  # it waits for what this run does not do: a round leaves it waiting
+    if (
+        others
+        and Action.objects.filter(run_id=action.run_id, key__in=others)
+        .exclude(status=ActionStatus.SUCCEEDED)
+        .exists()
+    ):
+        return None
+    now = timezone.now()
+    return jobs.claim_row(
+        Action,
+        waiters[0],
+        worker,
+        ActionStatus.WAITING,
+        extra=_RUN_NOW,
+        condition=_RUN_UNTHROTTLED,
+        started_at=now,
+        queued_at=now,
+    )
 
 
 # What the claim reads along of the action's run, to tell whether this process's copy of
@@ -546,6 +594,12 @@ _RUN_NOW = {  # table names from the models' metadata
     "head_version_now": f"SELECT w.head_version FROM {Workspace._meta.db_table} w "  # noqa: S608
     f"JOIN {ApplyRun._meta.db_table} r ON r.workspace_id = w.id WHERE r.id = run_id",
 }
+# What a claim without a round requires of the run: still running, and no window.
+_RUN_UNTHROTTLED = (  # identifiers double-quoted, as standard SQL (and Postgres, SQLite) quote them
+    f"(SELECT r.status FROM {ApplyRun._meta.db_table} r WHERE r.id = run_id) = '{RunStatus.RUNNING}' "  # noqa: S608
+    f'AND (SELECT r."{ApplyRun._meta.get_field("window").column}" FROM {ApplyRun._meta.db_table} r '  # noqa: S608
+    "WHERE r.id = run_id) = 0"
+)
 # {run id: the run with its workspace}, read once per process: the run's actions use its
 # workspace's target (region, role) as the run found it at its first action here; only
 # the HEAD version, which says whether the subscription edges moved, is read at each claim.

@@ -55,11 +55,11 @@ def claim(model, pk, worker=None, **fields):
     return claim_row(model, pk, worker, **fields) is not None
 
 
-def claim_row(model, pk, worker=None, source=RunStatus.QUEUED, extra=None, **fields):
+def claim_row(model, pk, worker=None, source=RunStatus.QUEUED, extra=None, condition=None, **fields):
     """claim(), answering with the claimed row as it now is (None for every other claimer):
     one statement, UPDATE ... RETURNING, where an update and a read took two round trips.
     `source`: the status it is claimed from. `extra`: {attribute: SQL expression} read
-    along, on the row (a related value)."""
+    along, on the row (a related value). `condition`: SQL that must hold as well."""
     meta = model._meta
     quote = connection.ops.quote_name
     values = {"status": RunStatus.RUNNING, "worker": worker or worker_name(), "error": "", **fields}
@@ -70,6 +70,8 @@ def claim_row(model, pk, worker=None, source=RunStatus.QUEUED, extra=None, **fie
     columns += [f"({expression}) AS {quote(name)}" for name, expression in (extra or {}).items()]
     assignments.append(f"{attempts} = {attempts} + 1")
     where = f"{quote(meta.pk.column)} = %s AND {quote(meta.get_field('status').column)} = %s"
+    if condition:
+        where += f" AND ({condition})"
     # Identifiers from the model's metadata, every value a parameter.
     sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {where} RETURNING {', '.join(columns)}"  # noqa: S608, E501
     return next(iter(model.objects.raw(sql, [*params, pk, source])), None)

@@ -309,6 +309,82 @@ def test_the_action_a_thread_goes_on_with_is_claimed_as_it_is_unblocked(run, set
     app.control.purge()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_chain_runs_link_after_link_in_one_thread_without_a_message(run):
+    """Each link is the only one waiting for the one before: the thread goes on with it
+    as soon as that one succeeded. The last link's end finishes the run."""
+    from portal.celery import app
+    from workers import apply
+
+    first = action(run, "first", local=True)
+    action(run, "second", status=ActionStatus.WAITING, waits_for=["first"], local=True)
+    action(run, "third", status=ActionStatus.WAITING, waits_for=["second"], local=True)
+    app.control.purge()
+
+    apply.execute(first.pk, worker="here:1:ab")
+
+    links = {a.key: a for a in run.actions.all()}
+    assert {a.status for a in links.values()} == {ActionStatus.SUCCEEDED}
+    assert {a.worker for a in links.values()} == {"here:1:ab"}
+    assert links["first"].finished_at <= links["second"].started_at <= links["second"].finished_at
+    assert links["second"].finished_at <= links["third"].started_at
+    assert ApplyRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    with app.connection_for_write() as conn:
+        assert conn.default_channel._size("celery") == 1  # the run's end: start the next one
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_action_waits_for_its_every_producer(run):
+    from portal.celery import app
+    from workers import apply
+
+    early = action(run, "early", local=True)
+    late = action(run, "late", local=True)
+    action(run, "both", status=ActionStatus.WAITING, waits_for=["early", "late"], local=True)
+
+    apply.execute(early.pk)
+    assert run.actions.get(key="both").status == ActionStatus.WAITING  # "late" is still queued
+
+    apply.execute(late.pk)
+    assert run.actions.get(key="both").status == ActionStatus.SUCCEEDED
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_producers_that_end_together_start_their_waiter_once(workspace):
+    from portal.celery import app
+    from workers import apply
+
+    for attempt in range(5):
+        run = ApplyRun.objects.create(workspace=workspace, kind="refresh", status=RunStatus.RUNNING)
+        producers = [action(run, f"producer{i}", local=True).pk for i in range(2)]
+        action(run, "both", status=ActionStatus.WAITING, waits_for=["producer0", "producer1"], local=True)
+
+        in_threads(2, lambda i, producers=producers: apply.execute(producers[i]))
+
+        both = run.actions.get(key="both")
+        assert (both.status, both.attempts) == (ActionStatus.SUCCEEDED, 1), attempt
+        ended = run.actions.filter(pk__in=producers).values_list("finished_at", flat=True)
+        assert both.started_at >= max(ended), attempt
+        assert ApplyRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_window_that_throttling_narrowed_grows_at_each_end_of_a_chain(run):
+    from workers import apply
+
+    ApplyRun.objects.filter(pk=run.pk).update(window=2, concurrency=8)
+    first = action(run, "first", local=True)
+    action(run, "second", status=ActionStatus.WAITING, waits_for=["first"], local=True)
+
+    apply.execute(first.pk)
+
+    assert ApplyRun.objects.get(pk=run.pk).window == 4  # one more for each of the two ends
+    assert set(run.actions.values_list("status", flat=True)) == {ActionStatus.SUCCEEDED}
+
+
 def test_a_workspaces_apply_concurrency_caps_the_actions_in_flight(workspace, settings):
     from workers import apply
 
