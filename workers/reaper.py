@@ -13,7 +13,7 @@ import logging
 from django.conf import settings
 from django.utils import timezone
 
-from . import apply, jobs
+from . import jobs, scheduler
 from .models import Action, ApplyRun, RunStatus
 
 log = logging.getLogger(__name__)
@@ -26,13 +26,13 @@ def reap(now=None):
         Action, since="started_at", max_attempts=settings.PORTAL_ACTION_MAX_ATTEMPTS, now=now
     )
     for action in requeued + jobs.resend_lost(Action, now):
-        apply.enqueue_action(action.pk)
+        scheduler.enqueue_action(action.pk)
     for run_id in ApplyRun.objects.filter(status=RunStatus.RUNNING).values_list("pk", flat=True):
-        apply.dispatch(run_id)
+        scheduler.dispatch(run_id)
     for ws_id in (
         ApplyRun.objects.filter(status=RunStatus.QUEUED).values_list("workspace_id", flat=True).distinct()
     ):
-        apply.enqueue_start(ws_id)
+        scheduler.enqueue_start(ws_id)
     summary = {"requeued": [a.key for a in requeued], "failed": [a.key for a in failed]}
     if requeued or failed:
         log.warning("reaper requeued %s, failed %s", summary["requeued"], summary["failed"])

@@ -140,7 +140,7 @@ def test_it_cancels_a_failed_action_for_approvers_only(seat, failed_run):
 
 def test_it_retries_a_failed_action(seat, failed_run, django_capture_on_commit_callbacks, monkeypatch):
     run, action = failed_run
-    monkeypatch.setattr("workers.apply.dispatch", lambda run_id: None)
+    monkeypatch.setattr("workers.scheduler.dispatch", lambda run_id: None)
     assert seat("editor").post(f"{BASE}/actions/{action.pk}/retry/").status_code == 403
     response = seat("approver").post(f"{BASE}/actions/{action.pk}/retry/", follow=True)
     assert "update:api-sg: retrying." in response.content.decode()

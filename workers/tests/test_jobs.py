@@ -230,7 +230,7 @@ def test_wait_gives_up_after_its_timeout_and_says_the_run_goes_on(run):
 
 
 def test_actions_in_flight_halve_when_aws_throttles_and_grow_back_by_one(run, settings):
-    from workers import apply
+    from workers import scheduler
 
     settings.PORTAL_APPLY_CONCURRENCY = 8
     for i in range(12):
@@ -242,9 +242,9 @@ def test_actions_in_flight_halve_when_aws_throttles_and_grow_back_by_one(run, se
     def one_ends(throttled):
         done = run.actions.filter(status=ActionStatus.QUEUED).first()
         Action.objects.filter(pk=done.pk).update(status=ActionStatus.SUCCEEDED)
-        apply.dispatch(run.pk, throttled=throttled)
+        scheduler.dispatch(run.pk, throttled=throttled)
 
-    apply.dispatch(run.pk)
+    scheduler.dispatch(run.pk)
     assert in_flight() == 8  # as many as are ready, up to the ceiling
     one_ends(throttled=True)
     assert in_flight() == 7 and ApplyRun.objects.get(pk=run.pk).window == 4  # none sent until below 4
@@ -260,7 +260,7 @@ def test_actions_in_flight_halve_when_aws_throttles_and_grow_back_by_one(run, se
 def test_ready_actions_start_longest_chain_first(run, settings):
     """When the window holds fewer than are ready, the action heading the longest chain
     goes first: the run ends when its longest chain does."""
-    from workers import apply
+    from workers import scheduler
 
     settings.PORTAL_APPLY_CONCURRENCY = 2
     for i in range(3):
@@ -271,7 +271,7 @@ def test_ready_actions_start_longest_chain_first(run, settings):
     action(run, "short", status=ActionStatus.WAITING)
     action(run, "after-short", status=ActionStatus.WAITING, waits_for=["short"])
 
-    apply.dispatch(run.pk)
+    scheduler.dispatch(run.pk)
 
     queued = set(run.actions.filter(status=ActionStatus.QUEUED).values_list("key", flat=True))
     assert queued == {"root", "short"}  # chains of 3 and 2 before the leaves (lower ids)
@@ -283,7 +283,7 @@ def test_the_action_a_thread_goes_on_with_is_claimed_as_it_is_unblocked(run, set
     it claims it for the thread whose action ended. If that worker dies, the reaper
     queues it again like any action its worker left running."""
     from portal.celery import app
-    from workers import apply, reaper
+    from workers import reaper, scheduler
 
     action(run, "parent", status=ActionStatus.SUCCEEDED)
     child = action(run, "child", status=ActionStatus.WAITING, waits_for=["parent"])
@@ -291,7 +291,7 @@ def test_the_action_a_thread_goes_on_with_is_claimed_as_it_is_unblocked(run, set
     action(run, "sibling", status=ActionStatus.WAITING, waits_for=["parent"])
     app.control.purge()
 
-    claimed = apply._dispatch_ended(run.pk, False, True, "gone:1:ab")
+    claimed = scheduler.dispatch_ended(run.pk, False, True, "gone:1:ab")
 
     assert claimed.pk == child.pk  # the longer chain
     assert (claimed.status, claimed.worker, claimed.attempts) == (ActionStatus.RUNNING, "gone:1:ab", 1)
