@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -18,42 +17,13 @@ from portal.errors import PortalError
 from workers import jobs
 from workers.models import Action, ActionStatus, ApplyRun, RunStatus
 
+from .rows import action
+from .threads import in_threads
+
 
 @pytest.fixture
 def run(workspace):
     return ApplyRun.objects.create(workspace=workspace, kind="refresh", status=RunStatus.RUNNING)
-
-
-def action(run, key, **fields):
-    fields.setdefault("status", ActionStatus.QUEUED)
-    return Action.objects.create(
-        run=run,
-        key=key,
-        kind="refresh",
-        component_name=key,
-        component_id=uuid.uuid4(),
-        schema="AWS::Logs::LogGroup",
-        **fields,
-    )
-
-
-def in_threads(n, fn):
-    """fn(i) in n threads started together, each on its own database connection."""
-    barrier, results = threading.Barrier(n), [None] * n
-
-    def target(i):
-        try:
-            barrier.wait()
-            results[i] = fn(i)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(30)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -8,15 +8,16 @@ CI runs a fixed seed; HYPOTHESIS_PROFILE=local (test_engine_stateful.py's profil
 """
 
 import threading
-import uuid
 
 import pytest
-from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workers import apply, scheduler
 from workers.models import Action, ActionStatus, ApplyRun, RunStatus
+
+from .rows import action
+from .threads import in_threads
 
 
 @st.composite
@@ -33,24 +34,15 @@ def dags(draw):
 def _run_of(workspace, dag):
     run = ApplyRun.objects.create(workspace=workspace, kind="refresh", status=RunStatus.RUNNING)
     for key, waits_for in dag.items():
-        Action.objects.create(
-            run=run,
-            key=key,
-            kind="refresh",
-            component_name=key,
-            component_id=uuid.uuid4(),
-            schema="AWS::Logs::LogGroup",
-            status=ActionStatus.WAITING,
-            waits_for=waits_for,
-            local=True,  # nothing to call: the test is the order, not AWS
-        )
+        # local: nothing to call, the test is the order, not AWS
+        action(run, key, status=ActionStatus.WAITING, waits_for=waits_for, local=True)
     return run
 
 
 def _work_until_done(run, threads):
     """`threads` threads take queued actions and execute them, as workers take messages.
     Returns the most actions seen in flight (queued or running) at once."""
-    lock, errors, in_flight = threading.Lock(), [], [0]
+    lock, in_flight = threading.Lock(), [0]
 
     def take():
         with lock:
@@ -64,24 +56,14 @@ def _work_until_done(run, threads):
         return min(queued) if queued else None
 
     def worker(i):
-        try:
-            for _ in range(200):
-                if ApplyRun.objects.get(pk=run.pk).is_finished:
-                    return
-                pk = take()
-                if pk is not None:
-                    apply.execute(pk, worker=f"test:{i}:x")
-        except Exception as exc:  # noqa: BLE001 (reported by the test)
-            errors.append(exc)
-        finally:
-            connection.close()
+        for _ in range(200):
+            if ApplyRun.objects.get(pk=run.pk).is_finished:
+                return
+            pk = take()
+            if pk is not None:
+                apply.execute(pk, worker=f"test:{i}:x")
 
-    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join(60)
-    assert not errors, errors
+    in_threads(threads, worker)
     return in_flight[0]
 
 
