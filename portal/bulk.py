@@ -6,7 +6,11 @@ Postgres one UPDATE ... FROM (VALUES ...) does the same, for one row too (cheape
 ORM's compiled UPDATE); elsewhere a plain UPDATE per row for a few, bulk_update for more.
 """
 
+import functools
+
 from django.db import connection
+
+from . import statements
 
 
 def update(model, objs, fields, batch_size=1000):
@@ -18,16 +22,12 @@ def update(model, objs, fields, batch_size=1000):
         if len(objs) > 3:
             model.objects.bulk_update(objs, fields, batch_size=batch_size)
         else:  # a few rows: plain updates cost half of bulk_update's CASE
+            where = "{" + model._meta.pk.attname + "} = %s"
             for obj in objs:
-                model.objects.filter(pk=obj.pk).update(**{name: getattr(obj, name) for name in fields})
+                statements.update(model, where, [obj.pk], **{name: getattr(obj, name) for name in fields})
         return
-    quote = connection.ops.quote_name
     pk = model._meta.pk
     columns = [pk] + [model._meta.get_field(name) for name in fields]
-    row = "(" + ", ".join(f"%s::{column.db_type(connection)}" for column in columns) + ")"
-    assignments = ", ".join(f"{quote(c.column)} = v.{quote(c.column)}" for c in columns[1:])
-    names = ", ".join(quote(c.column) for c in columns)
-    table = quote(model._meta.db_table)
     with connection.cursor() as cursor:
         for start in range(0, len(objs), batch_size):
             batch = objs[start : start + batch_size]
@@ -36,12 +36,25 @@ def update(model, objs, fields, batch_size=1000):
                 for obj in batch
                 for column in columns
             ]
-            # Only quoted names from the model's own metadata go in the text; values are parameters.
-            sql = (
-                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * len(batch))}) "  # noqa: S608
-                f"AS v({names}) WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
-            )
-            cursor.execute(sql, params)
+            cursor.execute(_update_sql(model, tuple(fields), len(batch)), params)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(model, fields, rows):
+    """UPDATE ... FROM (VALUES ...) for `rows` rows of `fields`, made once per shape (its
+    making cost more than Postgres's answer)."""
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    columns = [pk] + [model._meta.get_field(name) for name in fields]
+    row = "(" + ", ".join(f"%s::{column.db_type(connection)}" for column in columns) + ")"
+    assignments = ", ".join(f"{quote(c.column)} = v.{quote(c.column)}" for c in columns[1:])
+    names = ", ".join(quote(c.column) for c in columns)
+    table = quote(model._meta.db_table)
+    # Only quoted names from the model's own metadata go in the text; values are parameters.
+    return (
+        f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row] * rows)}) "  # noqa: S608
+        f"AS v({names}) WHERE {table}.{quote(pk.column)} = v.{quote(pk.column)}"
+    )
 
 
 def analyze(*models):

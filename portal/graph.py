@@ -17,7 +17,7 @@ from functools import cached_property
 from django.db import transaction
 from django.db.models import Q
 
-from . import bulk, jsondiff, pointers, subscriptions
+from . import bulk, jsondiff, pointers, statements, subscriptions
 from .errors import ValidationError
 from .models import Component, Subscription
 from .schemas import validate_properties, write_only_for
@@ -254,7 +254,7 @@ class GraphView:
     def head_components(self, names):
         wanted = [n for n in names if n not in self._head]
         if wanted:
-            found = {c.name: c for c in Component.objects.filter(workspace=self.workspace, name__in=wanted)}
+            found = {c.name: c for c in _head_rows(self.workspace, wanted)}
             for n in wanted:
                 self._head[n] = found.get(n)
         return {n: self._head[n] for n in names}
@@ -645,6 +645,17 @@ def topological_waves(names, edges):
     return waves
 
 
+def _head_rows(workspace, names, lock=False):
+    """HEAD's components of the workspace named `names` (locked in name order with `lock`)."""
+    return statements.select(
+        Component,
+        "{workspace_id} = %s AND {name} IN " + statements.placeholders(len(names)),
+        [workspace.pk, *names],
+        order_by=("name",) if lock else (),
+        lock=lock,
+    )
+
+
 def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges=None):
     """Recompute `domain`/`pending` of the components in `changed` and of everything that
     depends on them in HEAD; only what depends on the change is touched.
@@ -655,6 +666,8 @@ def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges
     """
     graph = GraphView(workspace, head_edges=head_edges)
     changed = set(changed)
+    if not changed:
+        return set()
     first_hop = graph.consumers_of(changed, roots)
     affected = changed | graph.downstream(changed, roots, first_hop)
     if "domain" not in roots:
@@ -674,12 +687,7 @@ def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges
         # Lock the rows this will rewrite (in name order, so two propagations never
         # deadlock) and read them, then their producers, fresh: concurrent propagations
         # that share a consumer queue here instead of overwriting each other's result.
-        components = {
-            c.name: c
-            for c in Component.objects.select_for_update()
-            .filter(workspace=workspace, name__in=sorted(affected))
-            .order_by("name")
-        }
+        components = {c.name: c for c in _head_rows(workspace, sorted(affected), lock=True)}
         graph.remember(*components.values())
         edges = {
             name: [s for s in find_sources(c.properties) if s.error is None] for name, c in components.items()

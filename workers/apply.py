@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from portal import approvals, audit, bulk, changesets, graph, lifecycle, pointers
+from portal import approvals, audit, bulk, changesets, graph, lifecycle, pointers, statements
 from portal.access import require_role
 from portal.errors import ConflictError, PortalError, ValidationError
 from portal.models import ChangeSet, ChangeSetStatus, Component, ResourceStatus, Role, Workspace
@@ -270,7 +270,10 @@ def _execute_one(action, worker, goes_on):
         log.exception("action %s failed", action.key)
         _fail(action, f"{type(exc).__name__}: {exc}")
     else:
-        succeeded = Action.objects.filter(pk=action.pk, status=ActionStatus.RUNNING).update(
+        succeeded = statements.update(
+            Action,
+            "{id} = %s AND {status} = %s",
+            [action.pk, ActionStatus.RUNNING],
             status=ActionStatus.SUCCEEDED,
             finished_at=timezone.now(),
             result=performer.result,
@@ -385,15 +388,14 @@ class Performer:
         """The action's HEAD row (None when HEAD dropped it). The first read brings the
         components of the actions it waited for along: the producers it reads, whose
         values say which of its paths derive from a secret (_write_only)."""
-        if self._producers is not None:
-            return Component.objects.filter(pk=self.action.component_id).first()
-        rows = list(
-            Component.objects.filter(
-                Q(pk=self.action.component_id)
-                | Q(workspace=self.workspace, name__in=_names_waited_for(self.action))
-            )
-        )
-        self._producers = [r for r in rows if r.pk != self.action.component_id]
+        where, params = "{id} = %s", [self.action.component_id]
+        names = _names_waited_for(self.action) if self._producers is None else []
+        if names:
+            where += " OR ({workspace_id} = %s AND {name} IN " + statements.placeholders(len(names)) + ")"
+            params += [self.workspace.pk, *names]
+        rows = statements.select(Component, where, params)
+        if self._producers is None:
+            self._producers = [r for r in rows if r.pk != self.action.component_id]
         return next((r for r in rows if r.pk == self.action.component_id), None)
 
     def perform(self):

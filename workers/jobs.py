@@ -13,6 +13,7 @@ statuses (ActionStatus, StageStatus) name the states claim and reap move it betw
 the values of the one run vocabulary, `workers.models.RunStatus`.
 """
 
+import functools
 import logging
 import os
 import secrets
@@ -61,20 +62,26 @@ def claim_row(model, pk, worker=None, source=RunStatus.QUEUED, extra=None, condi
     `source`: the status it is claimed from. `extra`: {attribute: SQL expression} read
     along, on the row (a related value). `condition`: SQL that must hold as well."""
     meta = model._meta
-    quote = connection.ops.quote_name
     values = {"status": RunStatus.RUNNING, "worker": worker or worker_name(), "error": "", **fields}
-    assignments = [f"{quote(meta.get_field(name).column)} = %s" for name in values]
     params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
+    sql = _claim_sql(model, tuple(values), tuple((extra or {}).items()), condition)
+    return next(iter(model.objects.raw(sql, [*params, pk, source])), None)
+
+
+@functools.lru_cache(maxsize=64)
+def _claim_sql(model, names, extra, condition):
+    meta = model._meta
+    quote = connection.ops.quote_name
+    assignments = [f"{quote(meta.get_field(name).column)} = %s" for name in names]
     attempts = quote(meta.get_field("attempts").column)
     columns = [quote(f.column) for f in meta.concrete_fields]
-    columns += [f"({expression}) AS {quote(name)}" for name, expression in (extra or {}).items()]
+    columns += [f"({expression}) AS {quote(name)}" for name, expression in extra]
     assignments.append(f"{attempts} = {attempts} + 1")
     where = f"{quote(meta.pk.column)} = %s AND {quote(meta.get_field('status').column)} = %s"
     if condition:
         where += f" AND ({condition})"
     # Identifiers from the model's metadata, every value a parameter.
-    sql = f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {where} RETURNING {', '.join(columns)}"  # noqa: S608, E501
-    return next(iter(model.objects.raw(sql, [*params, pk, source])), None)
+    return f"UPDATE {quote(meta.db_table)} SET {', '.join(assignments)} WHERE {where} RETURNING {', '.join(columns)}"  # noqa: S608, E501
 
 
 # --- Heartbeats ------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from portal import audit, graph, lifecycle
+from portal import audit, graph, lifecycle, statements
 from portal.models import ChangeSetStatus, Workspace
 
 from . import hooks, jobs
@@ -55,14 +55,16 @@ def _dispatch(run_id, outcomes, claimers=()):
     rows, and the ids of the actions queued, to send once the transaction commits."""
     claimed, queued = [], []
     with transaction.atomic():
-        run = ApplyRun.objects.select_for_update().get(pk=run_id)
+        run = statements.select(ApplyRun, "{id} = %s", [run_id], lock=True)[0]
         if run.status != RunStatus.RUNNING:
             return claimed, queued
         graph_of_run = action_graph(run)
         # Only the rows not succeeded yet are read: those that did stay so (a retry moves
         # only a failed action), and late in a run they are most of it.
         status = {key: ActionStatus.SUCCEEDED for key, _, _ in graph_of_run.values()}
-        unfinished = run.actions.exclude(status=ActionStatus.SUCCEEDED).values_list("pk", "status")
+        unfinished = statements.values(
+            Action, ("id", "status"), "{run_id} = %s AND {status} <> %s", [run.pk, ActionStatus.SUCCEEDED]
+        )
         status.update((graph_of_run[pk][0], st) for pk, st in unfinished)
         rows = [(pk, key, status[key], waits_for) for pk, (key, waits_for, _) in graph_of_run.items()]
         failed = (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
