@@ -27,6 +27,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from portal import statements
 from portal.celery import app
 from portal.errors import PortalError
 
@@ -64,8 +65,10 @@ def claim_row(model, pk, worker=None, source=RunStatus.QUEUED, extra=None, condi
     meta = model._meta
     values = {"status": RunStatus.RUNNING, "worker": worker or worker_name(), "error": "", **fields}
     params = [meta.get_field(name).get_db_prep_save(value, connection) for name, value in values.items()]
-    sql = _claim_sql(model, tuple(values), tuple((extra or {}).items()), condition)
-    return next(iter(model.objects.raw(sql, [*params, pk, source])), None)
+    extra = tuple((extra or {}).items())
+    sql = _claim_sql(model, tuple(values), extra, condition)
+    rows = statements.instances(model, sql, [*params, pk, source], extra=[name for name, _ in extra])
+    return rows[0] if rows else None
 
 
 @functools.lru_cache(maxsize=64)

@@ -59,38 +59,49 @@ def _dispatch(run_id, outcomes, claimers=()):
         if run.status != RunStatus.RUNNING:
             return claimed, queued
         graph_of_run = action_graph(run)
-        # Only the rows not succeeded yet are read: those that did stay so (a retry moves
-        # only a failed action), and late in a run they are most of it.
-        status = {key: ActionStatus.SUCCEEDED for key, _, _ in graph_of_run.values()}
+        shape = _shape_of(run, graph_of_run)
+        # Only the rows not succeeded yet are read and looked at: those that did stay so (a
+        # retry moves only a failed action), and late in a run they are most of it.
         unfinished = statements.values(
             Action, ("id", "status"), "{run_id} = %s AND {status} <> %s", [run.pk, ActionStatus.SUCCEEDED]
         )
-        status.update((graph_of_run[pk][0], st) for pk, st in unfinished)
-        rows = [(pk, key, status[key], waits_for) for pk, (key, waits_for, _) in graph_of_run.items()]
+        status = {graph_of_run[pk][0]: st for pk, st in unfinished}  # the rest of the run succeeded
+
+        def status_of(key):  # None: not an action of this run (its waiter stays waiting)
+            return status.get(key, ActionStatus.SUCCEEDED) if key in shape.keys else None
+
+        waiting = [
+            (pk, graph_of_run[pk][0], graph_of_run[pk][1])
+            for pk, st in unfinished
+            if st == ActionStatus.WAITING
+        ]
         failed = (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
         changed = True
         while changed:
             changed = False
-            for pk, key, _, waits_for in rows:
+            for pk, key, waits_for in waiting:
                 if status[key] != ActionStatus.WAITING:
                     continue
-                bad = [k for k in waits_for if status.get(k) in failed]
+                bad = [k for k in waits_for if status_of(k) in failed]
                 if bad:
                     status[key] = ActionStatus.BLOCKED
-                    Action.objects.filter(pk=pk, status=ActionStatus.WAITING).update(
-                        status=ActionStatus.BLOCKED, error=f"not run: {', '.join(bad)} did not succeed"
+                    statements.update(
+                        Action,
+                        "{id} = %s AND {status} = %s",
+                        [pk, ActionStatus.WAITING],
+                        status=ActionStatus.BLOCKED,
+                        error=f"not run: {', '.join(bad)} did not succeed",
                     )
                     changed = True
         in_flight = sum(1 for st in status.values() if st in (ActionStatus.QUEUED, ActionStatus.RUNNING))
         ready = [
             pk
-            for pk, key, _, waits_for in rows
+            for pk, key, waits_for in waiting
             if status[key] == ActionStatus.WAITING
-            and all(status.get(k) == ActionStatus.SUCCEEDED for k in waits_for)
+            and all(status_of(k) == ActionStatus.SUCCEEDED for k in waits_for)
         ]
         window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
-        chains = _shape_of(run, graph_of_run).chains
-        ready.sort(key=lambda pk: -chains.get(pk, 0))
+        ready.sort(key=lambda pk: -shape.chains.get(pk, 0))
         ready = ready[: max(0, window - in_flight)]
         if ready:
             now = timezone.now()
@@ -101,11 +112,15 @@ def _dispatch(run_id, outcomes, claimers=()):
                 if row is not None:
                     claimed.append(row)
             queued = ready[len(claimers) :]
-            Action.objects.filter(pk__in=queued, status=ActionStatus.WAITING).update(
-                status=ActionStatus.QUEUED, queued_at=now
-            )
-            moved = set(ready)
-            status.update({key: ActionStatus.QUEUED for pk, key, _, _ in rows if pk in moved})
+            if queued:
+                statements.update(
+                    Action,
+                    "{id} IN " + statements.placeholders(len(queued)) + " AND {status} = %s",
+                    [*queued, ActionStatus.WAITING],
+                    status=ActionStatus.QUEUED,
+                    queued_at=now,
+                )
+            status.update({graph_of_run[pk][0]: ActionStatus.QUEUED for pk in ready})
         if all(st in DONE for st in status.values()):
             finish_run(run, list(run.actions.all()))
     return claimed, queued
@@ -207,6 +222,7 @@ def action_graph(run):
 class _Shape(NamedTuple):
     chains: dict  # {action pk: the number of actions on the longest chain from it to the run's end}
     waiters: dict  # {action pk: the pks of the actions that wait for it}
+    keys: frozenset  # the keys of the run's actions
 
 
 _SHAPES = {}  # {(run pk, created_at): the _Shape of the run}, like _GRAPHS
@@ -236,7 +252,7 @@ def _shape(graph_of_run):
     length = {}
     for pk in reversed(graph.topological(graph_of_run, waited_for)):
         length[pk] = 1 + max((length[w] for w in waiters[pk]), default=0)
-    return _Shape(length, waiters)
+    return _Shape(length, waiters, frozenset(pk_of))
 
 
 def _adapt_window(run, width, outcomes):
@@ -310,18 +326,18 @@ def take_sole_waiter(action, worker):
     of one waiter that end together, at least one sees the other succeeded, as each reads
     after its own success committed; the claim is conditional, so only one takes it."""
     graph_of_run = action_graph(action.run)
-    waiters = _shape_of(action.run, graph_of_run).waiters.get(action.pk, ())
+    shape = _shape_of(action.run, graph_of_run)
+    waiters = shape.waiters.get(action.pk, ())
     if len(waiters) != 1:
         return None
-    keys = {key for key, _, _ in graph_of_run.values()}
     others = [k for k in graph_of_run[waiters[0]][1] if k != action.key]
-    if any(k not in keys for k in others):
+    if any(k not in shape.keys for k in others):
         return None  # it waits for what this run does not do: a round leaves it waiting
-    if (
-        others
-        and Action.objects.filter(run_id=action.run_id, key__in=others)
-        .exclude(status=ActionStatus.SUCCEEDED)
-        .exists()
+    if others and statements.values(
+        Action,
+        ("id",),
+        "{run_id} = %s AND {key} IN " + statements.placeholders(len(others)) + " AND {status} <> %s",
+        [action.run_id, *others, ActionStatus.SUCCEEDED],
     ):
         return None
     now = timezone.now()
