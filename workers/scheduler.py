@@ -55,9 +55,10 @@ def _dispatch(run_id, outcomes, claimers=()):
     rows, and the ids of the actions queued, to send once the transaction commits."""
     claimed, queued = [], []
     with transaction.atomic():
-        run = statements.select(ApplyRun, "{id} = %s", [run_id], lock=True)[0]
-        if run.status != RunStatus.RUNNING:
-            return claimed, queued
+        found = statements.select(ApplyRun, "{id} = %s", [run_id], lock=True)
+        if not found or found[0].status != RunStatus.RUNNING:
+            return claimed, queued  # ended, or gone with its workspace while a message was out
+        run = found[0]
         graph_of_run = action_graph(run)
         shape = _shape_of(run, graph_of_run)
         # Only the rows not succeeded yet are read and looked at: those that did stay so (a

@@ -322,6 +322,18 @@ def test_an_action_waits_for_its_every_producer(run):
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_dispatch_for_a_run_deleted_with_its_workspace_does_nothing(run):
+    from workers import scheduler
+
+    first = action(run, "first", status=ActionStatus.WAITING, local=True)
+    gone = run.pk
+    run.workspace.delete()
+    scheduler.dispatch(gone)  # a message that was out when the workspace went
+    assert not Action.objects.filter(pk=first.pk).exists()
+    assert not ApplyRun.objects.filter(pk=gone).exists()
+
+
+@pytest.mark.django_db(transaction=True)
 def test_two_producers_that_end_together_start_their_waiter_once(workspace):
     from portal.celery import app
     from workers import apply
