@@ -146,18 +146,19 @@ def _merge_for_run(run):
             raise ConflictError(
                 "HEAD moved and the plan changed since the apply was requested; review the new plan and apply again"
             )
-    actions = list(run.actions.all())
+    actions = run.actions.values_list("pk", "component_id")
     heads = {
-        c.id: c
-        for c in Component.objects.filter(workspace=run.workspace, id__in=[a.component_id for a in actions])
+        c[0]: c[1:]
+        for c in Component.objects.filter(
+            workspace=run.workspace, id__in=[component_id for _, component_id in actions]
+        ).values_list("id", "resource_id", "applied", "domain")
     }
     snapshot = []
-    for action in actions:
-        head = heads.get(action.component_id)
-        if head is not None:
-            action.physical_id = head.resource_id
-            action.old_properties = head.applied if head.applied is not None else head.domain
-            snapshot.append(action)
+    for pk, component_id in actions:
+        if component_id in heads:
+            resource_id, applied, domain = heads[component_id]
+            old = applied if applied is not None else domain
+            snapshot.append(Action(pk=pk, physical_id=resource_id, old_properties=old))
     bulk.update(Action, snapshot, ["physical_id", "old_properties"])
     adopt = {e.component_id: e.adopt_id for e in cs.entries.exclude(adopt_id="")}
     changesets.merge(cs, run.requested_by)
