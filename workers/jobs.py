@@ -20,6 +20,7 @@ import secrets
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 from django.conf import settings
@@ -46,10 +47,69 @@ def worker_name():
     return f"{socket.gethostname()}:{os.getpid()}:{BOOT_NONCE}"
 
 
-def enqueue(task, *args, **options):
+def enqueue(task, *args, here=False, **options):
     """Send the Celery task named `task` when the transaction commits (rows first, then
-    messages). By name, so that the code a task calls need not import the task module."""
-    transaction.on_commit(lambda: app.signature(task).apply_async(args, **options))
+    messages). By name, so that the code a task calls need not import the task module.
+    `here`: run it instead on one of this worker process's local threads, if one is free."""
+    if here and not options and _local_threads.reserve():
+        transaction.on_commit(lambda: _local_threads.run(task, args))
+    else:
+        transaction.on_commit(lambda: app.signature(task).apply_async(args, **options))
+
+
+class _LocalThreads:
+    """Threads of a worker process for the tasks its own jobs start (the actions a dispatch
+    round unblocks), with no broker between: under load Celery's hub takes tens of
+    milliseconds to deliver a message to a thread. A task given to them is committed as
+    queued like any other, so if the process dies before running it the reaper sends it
+    again as it does a lost message (`resend_lost`); claims stay conditional."""
+
+    def __init__(self):
+        self.size, self.busy, self.executor, self.lock = 0, 0, None, threading.Lock()
+
+    def enable(self, size):
+        with self.lock:
+            self.size = size
+            if size and self.executor is None:
+                self.executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="portal-local")
+
+    def reserve(self):
+        with self.lock:
+            if self.busy >= self.size:
+                return False
+            self.busy += 1
+            return True
+
+    def run(self, task, args):
+        try:
+            self.executor.submit(self._call, task, args)
+        except RuntimeError:  # the process is shutting down: the broker takes it
+            self._release()
+            app.signature(task).apply_async(args)
+
+    def _call(self, task, args):
+        close_old_connections()  # as Celery does around a task: the pool keeps them
+        try:
+            app.tasks[task](*args)
+        except Exception:  # its row stays queued or running under this worker: the reaper has it
+            log.exception("task %s%s failed on a local thread", task, args)
+        finally:
+            close_old_connections()
+            self._release()
+
+    def _release(self):
+        with self.lock:
+            self.busy -= 1
+
+
+_local_threads = _LocalThreads()
+
+
+def enable_local_threads(size):
+    """Let `enqueue(..., here=True)` run tasks on up to `size` threads of this process: a
+    worker process that runs its tasks in threads. Elsewhere (the web server, a prefork
+    worker) every task is sent."""
+    _local_threads.enable(size)
 
 
 def claim(model, pk, worker=None, **fields):

@@ -24,9 +24,13 @@ from .models import DONE, Action, ActionStatus, ApplyRun, RunStatus
 log = logging.getLogger(__name__)
 
 
-def enqueue_action(action_id, countdown=None):
-    """Have a worker execute the action once the transaction commits (`countdown` seconds later)."""
-    jobs.enqueue("workers.tasks.execute_action", action_id, countdown=countdown)
+def enqueue_action(action_id, countdown=None, here=False):
+    """Have a worker execute the action once the transaction commits (`countdown` seconds
+    later; `here`: on a local thread of this worker process if one is free)."""
+    if countdown is None:
+        jobs.enqueue("workers.tasks.execute_action", action_id, here=here)
+    else:
+        jobs.enqueue("workers.tasks.execute_action", action_id, countdown=countdown)
 
 
 def enqueue_start(workspace_id):
@@ -44,8 +48,8 @@ def dispatch(run_id, throttled=None):
 
 
 def _send(queued):
-    for pk in queued:
-        enqueue_action(pk)
+    for pk in queued:  # longest chain first: the first start on this process's free threads
+        enqueue_action(pk, here=True)
 
 
 def _dispatch(run_id, outcomes, claimers=()):

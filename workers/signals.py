@@ -1,5 +1,6 @@
 """Every Celery process that runs tasks writes a heartbeat (see workers/jobs.py) and keeps
-its database connections between tasks."""
+its database connections between tasks; one that runs them in threads has local threads
+for the actions it unblocks (jobs.enable_local_threads)."""
 
 import os
 
@@ -7,15 +8,21 @@ from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from django.db import connections
 
-from .jobs import start_heartbeat_thread, worker_name
+from .jobs import enable_local_threads, start_heartbeat_thread, worker_name
 
 _started = set()
 
 
-def _start(threads=None, runs_tasks=True):
+def _start(threads=None, runs_tasks=True, local_threads=False):
     if os.getpid() not in _started:
         _started.add(os.getpid())
-        _keep_database_connections(threads or settings.CELERY_WORKER_CONCURRENCY, pooled=runs_tasks)
+        threads = threads or settings.CELERY_WORKER_CONCURRENCY
+        local = 0
+        if local_threads:
+            local = settings.PORTAL_WORKER_LOCAL_THREADS
+            local = threads if local < 0 else local
+        _keep_database_connections(threads + local, pooled=runs_tasks)
+        enable_local_threads(local)
         start_heartbeat_thread(worker_name())
 
 
@@ -53,4 +60,6 @@ def _main_ready(sender=None, **_):
     controller = getattr(sender, "controller", None)
     pool_cls = getattr(controller, "pool_cls", None)
     prefork = "prefork" in getattr(pool_cls, "__module__", str(pool_cls))
-    _start(getattr(controller, "concurrency", None), runs_tasks=not prefork)
+    # Local threads too, for the actions its rounds unblock (none under prefork: a child
+    # runs one task at a time, the main process none).
+    _start(getattr(controller, "concurrency", None), runs_tasks=not prefork, local_threads=not prefork)

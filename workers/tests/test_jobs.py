@@ -304,6 +304,81 @@ def test_a_chain_runs_link_after_link_in_one_thread_without_a_message(run):
     app.control.purge()
 
 
+@pytest.fixture
+def local_threads():
+    """This test process as a threads-pool worker: `size` local threads for what it unblocks."""
+    yield jobs.enable_local_threads
+    jobs.enable_local_threads(0)
+
+
+def _fan_out(run):
+    """`first`, and three actions that wait for it only."""
+    first = action(run, "first", local=True)
+    for key in ("a", "b", "c"):
+        action(run, key, status=ActionStatus.WAITING, waits_for=["first"], local=True)
+    return first
+
+
+def _messages():
+    from portal.celery import app
+
+    with app.connection_for_write() as conn:
+        return conn.default_channel._size("celery")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_a_round_unblocks_starts_on_the_workers_local_threads_without_a_message(run, local_threads):
+    """The thread that ended `first` goes on with one waiter; the other two start on two
+    local threads of the process, not through the broker. The run's end sends one message
+    (start the workspace's next run)."""
+    from portal.celery import app
+    from workers import apply
+
+    local_threads(2)
+    first = _fan_out(run)
+    app.control.purge()
+
+    apply.execute(first.pk, worker="here:1:ab")
+
+    deadline = time.monotonic() + 30
+    while ApplyRun.objects.get(pk=run.pk).status == RunStatus.RUNNING:
+        assert time.monotonic() < deadline, list(run.actions.values_list("key", "status"))
+        time.sleep(0.05)
+    done = {a.key: a for a in run.actions.all()}
+    assert {a.status for a in done.values()} == {ActionStatus.SUCCEEDED}
+    on_local_threads = [k for k in "abc" if done[k].worker == jobs.worker_name()]
+    assert len(on_local_threads) == 2 and done["first"].worker == "here:1:ab"
+    assert all(done[k].started_at >= done["first"].finished_at for k in "abc")
+    assert ApplyRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    assert _messages() == 1
+    app.control.purge()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_what_no_local_thread_is_free_for_goes_through_the_broker(run, local_threads):
+    """One local thread, two actions to start besides the one the thread goes on with: the
+    second is sent, and waits queued for a worker that takes messages."""
+    from portal.celery import app
+    from workers import apply
+
+    local_threads(1)
+    first = _fan_out(run)
+    app.control.purge()
+
+    apply.execute(first.pk, worker="here:1:ab")
+
+    deadline = time.monotonic() + 30
+    while run.actions.filter(status=ActionStatus.SUCCEEDED).count() < 3:
+        assert time.monotonic() < deadline, list(run.actions.values_list("key", "status"))
+        time.sleep(0.05)
+    time.sleep(0.2)  # the local thread's own end: nothing more starts
+    statuses = sorted(run.actions.values_list("status", flat=True))
+    assert statuses == [ActionStatus.QUEUED] + [ActionStatus.SUCCEEDED] * 3
+    assert _messages() == 1  # the queued action's
+    assert ApplyRun.objects.get(pk=run.pk).status == RunStatus.RUNNING
+    app.control.purge()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_an_action_waits_for_its_every_producer(run):
     from portal.celery import app
