@@ -114,7 +114,10 @@ def _action_row(action, known):
 def _phase(cs, apply_runs, known):
     """A change set's phase. `apply_runs`: the runs to tell about (oldest first)."""
     entries = list(cs.entries.all())
-    actions = list(Action.objects.filter(run__in=apply_runs).order_by("run_id", "id"))
+    # What AWS was sent and the old properties are on the action's own page, not here.
+    actions = list(
+        Action.objects.filter(run__in=apply_runs).defer("request", "old_properties").order_by("run_id", "id")
+    )
     by_component = {}
     for a in actions:
         by_component.setdefault(str(a.component_id), []).append(a)

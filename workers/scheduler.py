@@ -127,7 +127,7 @@ def _dispatch(run_id, outcomes, claimers=()):
                 )
             status.update({graph_of_run[pk][0]: ActionStatus.QUEUED for pk in ready})
         if all(st in DONE for st in status.values()):
-            finish_run(run, list(run.actions.all()))
+            finish_run(run, list(run.actions.only(*_FINISH_FIELDS)))
     return claimed, queued
 
 
@@ -278,6 +278,9 @@ def _adapt_window(run, width, outcomes):
         ApplyRun.objects.filter(pk=run.pk).update(window=window)
         run.window = window
     return window or ceiling
+
+
+_FINISH_FIELDS = ("key", "status", "error")  # what finish_run reads of the actions: not their JSON
 
 
 def finish_run(run, actions):
