@@ -280,7 +280,9 @@ def _adapt_window(run, width, outcomes):
     return window or ceiling
 
 
-_FINISH_FIELDS = ("key", "status", "error")  # what finish_run reads of the actions: not their JSON
+# What finish_run reads of the actions, not their JSON; with the run, which the related
+# manager sets on each row (deferred, it cost a query per action).
+_FINISH_FIELDS = ("run", "key", "status", "error")
 
 
 def finish_run(run, actions):

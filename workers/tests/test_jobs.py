@@ -457,3 +457,22 @@ def test_a_workspaces_apply_concurrency_caps_the_actions_in_flight(workspace, se
     run.refresh_from_db()
     assert run.status == RunStatus.RUNNING and run.concurrency == 2
     assert run.actions.filter(status=ActionStatus.QUEUED).count() == 2
+
+
+def _queries_to_finish(workspace, n):
+    from django.test.utils import CaptureQueriesContext
+
+    from workers import scheduler
+
+    run = ApplyRun.objects.create(workspace=workspace, kind="refresh", status=RunStatus.RUNNING)
+    for i in range(n):
+        action(run, f"a{i}", status=ActionStatus.SUCCEEDED, local=True, result={"computed": True})
+    with CaptureQueriesContext(connection) as queries:
+        scheduler.dispatch(run.pk)
+    assert ApplyRun.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+    return len(queries)
+
+
+def test_the_end_of_a_run_costs_the_same_queries_for_5_actions_as_for_60(workspace):
+    """The run's end (its bookkeeping, the build log) reads its actions in bulk: no query per action."""
+    assert _queries_to_finish(workspace, 60) == _queries_to_finish(workspace, 5)
