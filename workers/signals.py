@@ -21,18 +21,20 @@ def _start(threads=None, runs_tasks=True, local_threads=False):
         if local_threads:
             local = settings.PORTAL_WORKER_LOCAL_THREADS
             local = threads if local < 0 else local
-        _keep_database_connections(threads + local, pooled=runs_tasks)
+        _keep_database_connections(threads, local, pooled=runs_tasks)
         enable_local_threads(local)
         start_heartbeat_thread(worker_name())
 
 
-def _keep_database_connections(threads, pooled=True):
+def _keep_database_connections(threads, local_threads=0, pooled=True):
     """In this worker process only (the web server keeps its own setting): Celery closes a
     task's database connection when the task starts and ends, so on Postgres a pool (Django's,
     psycopg_pool) keeps them open for the next task of any thread, checked as it is taken.
-    Without it every task opened a connection, a new server process each time. Elsewhere
-    (a prefork worker's main process, which runs no task, SQLite) a thread keeps its own
-    connection for a minute."""
+    Without it every task opened a connection, a new server process each time. The pool
+    keeps one open for each Celery thread even when idle: it opens the ones it lacks one at
+    a time, which made the 60th action of a burst wait half a second for its connection.
+    Elsewhere (a prefork worker's main process, which runs no task, SQLite) a thread keeps
+    its own connection for a minute."""
     for alias in connections:
         db = connections.settings[alias]
         db["CONN_HEALTH_CHECKS"] = True
@@ -42,13 +44,13 @@ def _keep_database_connections(threads, pooled=True):
             db["OPTIONS"] = {
                 **db.get("OPTIONS", {}),
                 # a connection for each thread, the heartbeat's and the consumer's
-                "pool": {"min_size": 1, "max_size": threads + 2, "timeout": 30},
+                "pool": {"min_size": threads, "max_size": threads + local_threads + 2, "timeout": 30},
             }
 
 
 @worker_process_init.connect
 def _child_ready(**_):
-    _start()
+    _start(threads=1)  # a prefork child runs one task at a time
 
 
 @worker_ready.connect

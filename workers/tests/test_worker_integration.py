@@ -200,3 +200,26 @@ def test_a_worker_keeps_its_database_connections_between_tasks(workspace, users,
     worker.stop()  # its sessions end, and their statistics reach pg_stat_database
     # 32 actions, each its own task: without the pool, each opened a connection.
     assert _sessions_opened() - before <= 6
+
+
+def _sessions_now():
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_a_worker_opens_a_connection_for_each_of_its_threads_before_a_burst(workspace, local_aws, workers):
+    """The pool opens what it lacks one at a time: a burst of actions on a cold pool waited
+    in line for connections. A threads-pool worker keeps one open per Celery thread."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker's connection pool is Postgres's (psycopg_pool)")
+    before = _sessions_now()
+    workers(concurrency=6)
+    deadline = time.monotonic() + 20
+    while _sessions_now() - before < 6:
+        assert time.monotonic() < deadline, f"{_sessions_now() - before} connections opened by an idle worker"
+        time.sleep(0.1)
