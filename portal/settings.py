@@ -222,9 +222,9 @@ CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 900)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 960)
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)
 # Threads of a worker process (threads or solo pool) besides Celery's, that start the
-# actions its dispatch rounds unblock without a message through the broker. Unset: as
-# many as the process has Celery threads; 0: none, every action goes through the broker.
-PORTAL_WORKER_LOCAL_THREADS = envint("PORTAL_WORKER_LOCAL_THREADS", -1)
+# actions its dispatch rounds unblock without a message through the broker (0: none,
+# every action goes through the broker). Each may hold a database connection.
+PORTAL_WORKER_LOCAL_THREADS = envint("PORTAL_WORKER_LOCAL_THREADS", 8)
 
 # --- Portal behaviour -------------------------------------------------------------
 PORTAL_DEFAULT_REGION = os.environ.get("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))

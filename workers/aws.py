@@ -35,9 +35,11 @@ def botocore_config(max_attempts=None):
         },
         connect_timeout=10,
         read_timeout=60,
-        # One client serves every thread of the worker: a smaller pool would open (and
-        # throw away) a connection per call beyond it.
-        max_pool_connections=max(10, settings.CELERY_WORKER_CONCURRENCY),
+        # One client serves every thread of the worker, its local threads too: a smaller
+        # pool would open (and throw away) a connection per call beyond it.
+        max_pool_connections=max(
+            10, settings.CELERY_WORKER_CONCURRENCY + settings.PORTAL_WORKER_LOCAL_THREADS
+        ),
         user_agent_extra="changeset-portal",
     )
 

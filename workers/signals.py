@@ -17,10 +17,7 @@ def _start(threads=None, runs_tasks=True, local_threads=False):
     if os.getpid() not in _started:
         _started.add(os.getpid())
         threads = threads or settings.CELERY_WORKER_CONCURRENCY
-        local = 0
-        if local_threads:
-            local = settings.PORTAL_WORKER_LOCAL_THREADS
-            local = threads if local < 0 else local
+        local = settings.PORTAL_WORKER_LOCAL_THREADS if local_threads else 0
         _keep_database_connections(threads, local, pooled=runs_tasks)
         enable_local_threads(local)
         start_heartbeat_thread(worker_name())
