@@ -192,7 +192,8 @@ def test_a_worker_keeps_its_database_connections_between_tasks(workspace, users,
 
     if connection.vendor != "postgresql":
         pytest.skip("the worker's connection pool is Postgres's (psycopg_pool)")
-    worker = workers(concurrency=2, pool=pool)
+    # Two threads and no local ones: 30 tasks on at most 2 + 2 connections.
+    worker = workers(concurrency=2, pool=pool, extra_env={"PORTAL_WORKER_LOCAL_THREADS": "0"})
     cs = log_groups_change_set(workspace, users["editor"], users["approver"], 30, "/it/pool")
     before = _sessions_opened()
     run = finished(apply.request_apply(cs, users["approver"]), worker=worker)
