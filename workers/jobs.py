@@ -51,7 +51,7 @@ def enqueue(task, *args, here=False, **options):
     """Send the Celery task named `task` when the transaction commits (rows first, then
     messages). By name, so that the code a task calls need not import the task module.
     `here`: run it instead on one of this worker process's local threads, if one is free."""
-    if here and not options and _local_threads.reserve():
+    if here and not options:  # a thread is taken at the commit: a rollback takes none
         transaction.on_commit(lambda: _local_threads.run(task, args))
     else:
         transaction.on_commit(lambda: app.signature(task).apply_async(args, **options))
@@ -81,6 +81,10 @@ class _LocalThreads:
             return True
 
     def run(self, task, args):
+        """On a free thread, or through the broker when none is."""
+        if not self.reserve():
+            app.signature(task).apply_async(args)
+            return
         try:
             self.executor.submit(self._call, task, args)
         except RuntimeError:  # the process is shutting down: the broker takes it
