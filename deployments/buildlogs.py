@@ -21,7 +21,9 @@ Query helpers for links from other pages: `for_component`, `for_change_set`,
 renders one).
 """
 
+import logging
 import uuid
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -34,9 +36,12 @@ from portal.models import ChangeSet, EntryOp, Role
 from portal.plan import action_label
 from portal.schemas import write_only_for
 from portal.secrets import mask, mask_text, masked_changes, secret_values
-from workers.models import Action
+from workers import jobs
+from workers.models import Action, ApplyRun
 
 from .models import BuildLog, BuildLogComponent, BuildLogKind, BuildLogStatus, PipelineRun, RunStatus
+
+log = logging.getLogger(__name__)
 
 OPS = ("created", "updated", "replaced", "deleted")
 KIND_TO_OP = {
@@ -512,6 +517,40 @@ def for_apply(run):
         known,
         followed_by=[{"run": d.pk, "pipeline": d.pipeline, "status": d.status} for d in followed_by],
     )
+
+
+def write_apply_log(run):
+    """for_apply(run) in a transaction of its own; a failure is logged (the reaper tries
+    again), never raised to the caller."""
+    try:
+        with transaction.atomic():
+            return for_apply(run)
+    except Exception:
+        log.exception("build log of apply #%s failed", run.pk)
+        return None
+
+
+# An apply that ended this long ago without its build log is given up on (the reaper
+# tries every 30 s until then; each failure is logged).
+MISSING_LOG_WINDOW = timedelta(hours=1)
+
+
+def write_missing_apply_logs(now=None):
+    """Write the build logs of applies that ended without one (the worker died between the
+    run's end and its log, or writing it failed), once the writer had a grace period.
+    Returns the apply run ids whose log was written."""
+    now = now or timezone.now()
+    ended = ApplyRun.objects.filter(
+        kind="apply",
+        status__in=[RunStatus.SUCCEEDED, RunStatus.FAILED],
+        started_at__isnull=False,  # a run that failed before it started has no story to tell
+        finished_at__lt=jobs.lost_before(now),
+        finished_at__gte=now - MISSING_LOG_WINDOW,
+    )
+    missing = ended.exclude(build_logs__kind=BuildLogKind.APPLY).select_related(
+        "workspace", "change_set", "requested_by"
+    )
+    return [run.pk for run in missing if write_apply_log(run) is not None]
 
 
 def for_deployment(run):

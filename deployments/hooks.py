@@ -1,11 +1,13 @@
 """What the deployments app does when an apply run ends (workers.hooks.on_run_finished):
 start the pipelines that ask to run after an apply, and write the apply's build log.
 
-The listener runs inside the apply's own transaction; each part runs in a savepoint so
-that a failure here never undoes the apply's bookkeeping (it is logged and audited).
+The listener runs inside the apply's own transaction; the pipelines start in a savepoint
+of it, so that a failure never undoes the apply's bookkeeping (it is logged and audited).
+The build log is written once that transaction has committed: the run's end (its change
+set applied, the workspace's apply lock released, the next run started) does not wait on
+the history, and a log that failed, or that a dying worker never wrote, is written by the
+reaper (buildlogs.write_missing_apply_logs).
 """
-
-import logging
 
 from django.db import transaction
 
@@ -15,8 +17,6 @@ from workers.hooks import on_run_finished
 
 from . import buildlogs, pipelines, runs
 
-log = logging.getLogger(__name__)
-
 
 @on_run_finished
 def after_apply(run):
@@ -24,11 +24,7 @@ def after_apply(run):
         return
     if run.status == "succeeded" and run.requested_by is not None:
         _start_deployments(run)
-    try:
-        with transaction.atomic():
-            buildlogs.for_apply(run)
-    except Exception:
-        log.exception("build log of apply #%s failed", run.pk)
+    transaction.on_commit(lambda: buildlogs.write_apply_log(run))
 
 
 def _start_deployments(run):

@@ -543,9 +543,16 @@ def reap(now=None):
             advance(run_id)
         except Exception:  # one broken run must not stop the reaper
             log.exception("reaper could not advance deployment #%s", run_id)
-    if requeued or failed or expired:
-        log.warning("deployment reaper requeued %s, failed %s, expired %s", requeued, failed, expired)
-    return {"requeued": requeued, "failed": failed, "expired": expired}
+    logged = buildlogs.write_missing_apply_logs(now)
+    if requeued or failed or expired or logged:
+        log.warning(
+            "deployment reaper requeued %s, failed %s, expired %s, wrote the missing build logs of applies %s",
+            requeued,
+            failed,
+            expired,
+            logged,
+        )
+    return {"requeued": requeued, "failed": failed, "expired": expired, "build_logs": logged}
 
 
 # --- Reading runs --------------------------------------------------------------------------------
