@@ -8,12 +8,13 @@ default of 10 concurrent operations, computed by list-scheduling the same DAG.
 Workers exactly as README recommends: `celery -A portal worker` with no flags (the Celery
 config gives it threads and their number; only a node name each and
 `--include=bench._worker_stats`, which measures and changes nothing), two replicas
-(BENCH_WORKER_PROCESSES changes that), PORTAL_APPLY_CONCURRENCY and the heartbeat at their
+(BENCH_WORKER_PROCESSES changes that; BENCH_RESOURCE=ecs-cluster makes the DAG of ECS
+clusters instead of log groups), PORTAL_APPLY_CONCURRENCY and the heartbeat at their
 defaults. Also printed, for the DAG apply (start-up and the probe left out): the worker
 processes' CPU per action, the part of it spent inside botocore calls and the rest (the
 portal's own cost, with Celery's), and database queries per action.
 
-Last line: {"components": 200, "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ..., "worker_cpu_outside_boto3_ms_per_action": ..., "queries_per_action": ...}
+Last line: {"components": 200, "resource": "AWS::Logs::LogGroup", "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ..., "worker_cpu_outside_boto3_ms_per_action": ..., "queries_per_action": ...}
 """
 
 import heapq
@@ -30,6 +31,14 @@ for key, value in {
     "AWS_DEFAULT_REGION": "us-east-1",
 }.items():
     os.environ.setdefault(key, value)
+# What the DAG is made of: log groups (3 calls each: create, retention, read back), or
+# with BENCH_RESOURCE=ecs-cluster the ECS clusters of the issue's measurement (2 calls
+# each: is the name free, create). moto's ECS spends some 13 ms of CPU per call, on the
+# cores the workers run on: log groups keep the figure about the portal's own cost.
+RESOURCE = os.environ.get("BENCH_RESOURCE", "log-group")
+TYPES = {"log-group": "AWS::Logs::LogGroup", "ecs-cluster": "AWS::ECS::Cluster"}
+assert RESOURCE in TYPES, f"BENCH_RESOURCE is one of {', '.join(TYPES)}, not {RESOURCE!r}"
+
 from _setup import Timer, setup_django  # noqa: E402
 
 setup_django()
@@ -93,8 +102,11 @@ ws = Workspace.objects.create(slug="apply-bench", name="apply bench", approvals_
 Membership.objects.create(workspace=ws, user=user, role="admin")
 
 
-def log_group(name, parent=None):
-    props = {"LogGroupName": f"/bench/{name}", "RetentionInDays": 7}
+def component(name, parent=None):
+    if RESOURCE == "ecs-cluster":
+        props = {"ClusterName": f"bench-{name}"}
+    else:
+        props = {"LogGroupName": f"/bench/{name}", "RetentionInDays": 7}
     if parent:
         props["Tags"] = [
             {"Key": "parent", "Value": {"$source": {"component": parent, "path": "/resource_value/Arn"}}}
@@ -102,7 +114,7 @@ def log_group(name, parent=None):
     return props
 
 
-# Calls per action: create independent log groups and count the AWS calls they make.
+# Calls per action: create independent components and count the AWS calls they make.
 # More than one worker takes at once (it reserves a message per thread), so that every
 # worker process runs some: each has made its AWS client and loaded its providers before
 # the DAG, as a worker that has been up a while has (costs of a process start, not of an
@@ -110,7 +122,7 @@ def log_group(name, parent=None):
 PROBES = 2 * settings.CELERY_WORKER_CONCURRENCY
 probe = changesets.create_change_set(ws, user, "probe")
 for i in range(PROBES):
-    changesets.upsert_component(probe, user, f"probe-{i}", "AWS::Logs::LogGroup", log_group(f"probe-{i}"))
+    changesets.upsert_component(probe, user, f"probe-{i}", TYPES[RESOURCE], component(f"probe-{i}"))
 PROCESSES = int(os.environ.get("BENCH_WORKER_PROCESSES", "2"))
 readme_worker = {
     "pool": None,
@@ -131,7 +143,7 @@ try:
         time.sleep(0.05)
     assert ApplyRun.objects.get(pk=run.pk).status == "succeeded", ApplyRun.objects.get(pk=run.pk).error
     calls_per_action = (aws.calls - before) / PROBES
-    assert calls_per_action == int(calls_per_action), f"{aws.calls - before} calls for {PROBES} log groups"
+    assert calls_per_action == int(calls_per_action), f"{aws.calls - before} calls for {PROBES} components"
     calls_per_action = int(calls_per_action)
     levels = [[f"l{d}-{i}" for i in range(N // DEPTH + (1 if d < N % DEPTH else 0))] for d in range(DEPTH)]
     parents = {}
@@ -140,7 +152,7 @@ try:
         for name in level:
             parent = random.choice(levels[d - 1]) if d else None
             parents[name] = parent
-            changesets.upsert_component(cs, user, name, "AWS::Logs::LogGroup", log_group(name, parent))
+            changesets.upsert_component(cs, user, name, TYPES[RESOURCE], component(name, parent))
     before = aws.calls
     before_dag = _worker_totals(workers)  # start-up and the probe excluded
     machine_before = _machine_busy_and_total()
@@ -223,6 +235,7 @@ print(
     json.dumps(
         {
             "components": N,
+            "resource": TYPES[RESOURCE],
             "depth": DEPTH,
             "latency_ms": LATENCY_MS,
             "calls_per_action": calls_per_action,
