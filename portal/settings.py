@@ -214,6 +214,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # AWS: threads, many of them (celery's own defaults are prefork with one per core).
 CELERY_WORKER_POOL = os.environ.get("CELERY_WORKER_POOL", "threads")
 CELERY_WORKER_CONCURRENCY = envint("CELERY_WORKER_CONCURRENCY", 32)
+if CELERY_WORKER_POOL == "prefork":
+    # Celery closes a child's database connections, and their pool, as each task starts
+    # and ends (celery.fixups.django), unless told to reuse them: a child keeps its one
+    # connection instead, checked before each task (workers/signals.py).
+    CELERY_DB_REUSE_MAX = envint("CELERY_DB_REUSE_MAX", 1000)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

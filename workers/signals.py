@@ -4,21 +4,21 @@ for the actions it unblocks (jobs.enable_local_threads)."""
 
 import os
 
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_prerun, worker_process_init, worker_ready
 from django.conf import settings
-from django.db import connections
+from django.db import close_old_connections, connections
 
 from .jobs import enable_local_threads, start_heartbeat_thread, worker_name
 
 _started = set()
 
 
-def _start(threads=None, runs_tasks=True, local_threads=False):
+def _start(threads=None, pooled=True, local_threads=False):
     if os.getpid() not in _started:
         _started.add(os.getpid())
         threads = threads or settings.CELERY_WORKER_CONCURRENCY
         local = settings.PORTAL_WORKER_LOCAL_THREADS if local_threads else 0
-        _keep_database_connections(threads, local, pooled=runs_tasks)
+        _keep_database_connections(threads, local, pooled=pooled)
         enable_local_threads(local)
         start_heartbeat_thread(worker_name())
 
@@ -30,8 +30,8 @@ def _keep_database_connections(threads, local_threads=0, pooled=True):
     Without it every task opened a connection, a new server process each time. The pool
     keeps one open for each Celery thread even when idle: it opens the ones it lacks one at
     a time, which made the 60th action of a burst wait half a second for its connection.
-    Elsewhere (a prefork worker's main process, which runs no task, SQLite) a thread keeps
-    its own connection for a minute."""
+    Elsewhere (a prefork worker's processes, SQLite) a thread keeps its own connection for
+    a minute."""
     for alias in connections:
         db = connections.settings[alias]
         db["CONN_HEALTH_CHECKS"] = True
@@ -47,7 +47,16 @@ def _keep_database_connections(threads, local_threads=0, pooled=True):
 
 @worker_process_init.connect
 def _child_ready(**_):
-    _start(threads=1)  # a prefork child runs one task at a time
+    # A prefork child runs one task at a time on one connection, which Celery leaves open
+    # between tasks (CELERY_DB_REUSE_MAX): no pool (Celery would close it at every task),
+    # and the connection is checked before each task as a web request's is, replaced when
+    # it broke or is a minute old.
+    _start(threads=1, pooled=False)
+    task_prerun.connect(_check_connections, weak=False)
+
+
+def _check_connections(**_):
+    close_old_connections()
 
 
 @worker_ready.connect
@@ -61,4 +70,4 @@ def _main_ready(sender=None, **_):
     prefork = "prefork" in getattr(pool_cls, "__module__", str(pool_cls))
     # Local threads too, for the actions its rounds unblock (none under prefork: a child
     # runs one task at a time, the main process none).
-    _start(getattr(controller, "concurrency", None), runs_tasks=not prefork, local_threads=not prefork)
+    _start(getattr(controller, "concurrency", None), pooled=not prefork, local_threads=not prefork)

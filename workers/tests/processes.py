@@ -41,6 +41,10 @@ class WorkerProcess:
             PORTAL_BROKER_KEY_PREFIX=settings.CELERY_BROKER_TRANSPORT_OPTIONS["global_keyprefix"],
             PYTHONUNBUFFERED="1",
         )
+        if pool:
+            # Celery takes `--pool prefork` for its own default and keeps the configured
+            # pool (threads) instead (celery#6701): the pool is chosen by the setting.
+            env["CELERY_WORKER_POOL"] = pool
         env.update(extra_env or {})
         argv = [
             sys.executable,
