@@ -42,7 +42,11 @@ class ApplyRun(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["workspace", "status", "created_at"])]
+        indexes = [
+            models.Index(fields=["workspace", "status", "created_at"]),
+            # the reaper's look for applies that ended without their build log
+            models.Index(fields=["finished_at"], name="workers_applyrun_finished_at"),
+        ]
 
     def __str__(self):
         return f"apply #{self.pk} ({self.status})"
