@@ -13,16 +13,6 @@ from workers.models import ApplyRun, RunStatus
 
 
 @pytest.fixture
-def bob(users):
-    return users["editor"]
-
-
-@pytest.fixture
-def alice(users):
-    return users["approver"]
-
-
-@pytest.fixture
 def applied(workspace, bob, alice, applier):
     cs = changesets.create_change_set(workspace, bob, "audit logs")
     changesets.upsert_component(
