@@ -52,11 +52,7 @@ def _child_ready(**_):
     # and the connection is checked before each task as a web request's is, replaced when
     # it broke or is a minute old.
     _start(threads=1, pooled=False)
-    task_prerun.connect(_check_connections, weak=False)
-
-
-def _check_connections(**_):
-    close_old_connections()
+    task_prerun.connect(close_old_connections, weak=False)
 
 
 @worker_ready.connect
