@@ -12,9 +12,11 @@ config gives it threads and their number; only a node name each and
 clusters instead of log groups), PORTAL_APPLY_CONCURRENCY and the heartbeat at their
 defaults. Also printed, for the DAG apply (start-up and the probe left out): the worker
 processes' CPU per action, the part of it spent inside botocore calls and the rest (the
-portal's own cost, with Celery's), and database queries per action.
+portal's own cost, with Celery's), and database queries per action. And the floor: the
+same DAG with the providers called straight from threads, no engine at all
+(providers_alone_ratio): what the local AWS and boto3 allow on this machine that day.
 
-Last line: {"components": 200, "resource": "AWS::Logs::LogGroup", "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "worker_cpu_ms_per_action": ..., "worker_cpu_outside_boto3_ms_per_action": ..., "queries_per_action": ...}
+Last line: {"components": 200, "resource": "AWS::Logs::LogGroup", "depth": 6, "latency_ms": 100, "wall_s": ..., "bound_s": ..., "ratio": ..., "terraform10_ratio": ..., "providers_alone_ratio": ..., "worker_cpu_ms_per_action": ..., "worker_cpu_outside_boto3_ms_per_action": ..., "queries_per_action": ...}
 """
 
 import heapq
@@ -23,6 +25,7 @@ import os
 import random
 import signal
 import tempfile
+import threading
 import time
 
 for key, value in {
@@ -50,8 +53,10 @@ from django.utils import timezone  # noqa: E402
 from portal import changesets, localstate  # noqa: E402
 from portal.models import Membership, Workspace  # noqa: E402
 from workers import apply  # noqa: E402
+from workers.aws import AwsTarget, Clients  # noqa: E402
 from workers.localaws import LocalAwsProcess  # noqa: E402
 from workers.models import ApplyRun  # noqa: E402
+from workers.providers.base import provider_for  # noqa: E402
 from workers.tests.processes import WorkerProcess  # noqa: E402
 
 N, DEPTH, LATENCY_MS = 200, 6, 100
@@ -112,6 +117,38 @@ def component(name, parent=None):
             {"Key": "parent", "Value": {"$source": {"component": parent, "path": "/resource_value/Arn"}}}
         ]
     return props
+
+
+def providers_alone(parents, prefix):
+    """The same DAG with the providers called straight from threads of this process, each
+    as soon as its parent is done: no database, broker or scheduler, unlimited concurrency.
+    What the local AWS and boto3 allow on this machine, the floor under any engine's time."""
+    clients = Clients(AwsTarget())
+    done = {name: threading.Event() for name in parents}
+    arns, errors = {}, []
+
+    def create(name):
+        parent = parents[name]
+        props = component(f"{prefix}-{name}")
+        if parent:
+            done[parent].wait()
+            props["Tags"] = [{"Key": "parent", "Value": arns.get(parent, "")}]
+        try:
+            observed = provider_for(TYPES[RESOURCE], clients).create(props, f"{prefix}-{name}")
+            arns[name] = observed.resource_value["Arn"]
+        except Exception as exc:  # noqa: BLE001 (reported below, after every thread is done)
+            errors.append(f"{name}: {exc!r}")
+        finally:
+            done[name].set()
+
+    threads = [threading.Thread(target=create, args=(name,)) for name in parents]
+    with Timer() as alone:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors, errors[:3]
+    return alone.ms / 1000
 
 
 # Calls per action: create independent components and count the AWS calls they make.
@@ -186,6 +223,9 @@ try:
     after_dag = _worker_totals(workers)
     worker_cpu_s = sum(_cpu_seconds(w.proc.pid) for w in workers)
     moto_cpu_s = sum(_cpu_seconds(pid) for pid in aws.pids)
+    # Warmed up first as the workers were (the client, the providers, the connections).
+    providers_alone({f"probe-{i}": None for i in range(PROBES)}, "alone-probe")
+    alone_s = providers_alone(parents, "alone")
 finally:
     for w in workers:
         w.stop()
@@ -225,7 +265,8 @@ print(
     f"{N} components, depth {DEPTH}, {calls_per_action} AWS calls per action at {LATENCY_MS} ms "
     f"({calls} calls in all): wall {wall.ms / 1000:.2f} s (the request {request.ms / 1000:.2f} s of it), critical-path bound {bound:.2f} s, "
     f"ratio {wall.ms / 1000 / bound:.2f}; Terraform's 10 concurrent operations on the same DAG: "
-    f"{terraform:.2f} s, ratio {terraform / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action, "
+    f"{terraform:.2f} s, ratio {terraform / bound:.2f}; the providers alone (no engine, unlimited "
+    f"concurrency): {alone_s:.2f} s, ratio {alone_s / bound:.2f}; worker CPU {cpu_ms_per_action:.1f} ms per action, "
     f"{botocore_ms_per_action:.1f} ms of it in botocore calls, {outside_ms_per_action:.1f} ms outside; "
     f"{queries_per_action:.1f} database queries per action; an action took {action_ms:.0f} ms on average, "
     f"{in_aws_ms:.0f} ms of it in AWS calls; the machine's cores were "
@@ -245,6 +286,8 @@ print(
             "ratio": round(wall.ms / 1000 / bound, 2),
             "terraform10_s": round(terraform, 2),
             "terraform10_ratio": round(terraform / bound, 2),
+            "providers_alone_s": round(alone_s, 2),
+            "providers_alone_ratio": round(alone_s / bound, 2),
             "worker": f"{PROCESSES} x celery -A portal worker (pool {settings.CELERY_WORKER_POOL}, "
             f"concurrency {settings.CELERY_WORKER_CONCURRENCY}), PORTAL_APPLY_CONCURRENCY={settings.PORTAL_APPLY_CONCURRENCY}",
             "worker_cpu_s": round(worker_cpu_s, 2),
