@@ -60,6 +60,9 @@ def _remember_what_moto_looks_up_per_call():
 _list_of_moto_modules = moto.backends.list_of_moto_modules
 
 
+_moto_lock = threading.Lock()  # moto keeps its backends per process
+
+
 def faulty_app(faults):
     """moto's WSGI app behind the two knobs: latency per call, throttling."""
     _remember_what_moto_looks_up_per_call()
@@ -89,7 +92,12 @@ def faulty_app(faults):
                 [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
             )
             return [body]
-        return inner(environ, start_response)
+        # moto's backends are not thread-safe: a DescribeLogGroups beside a CreateLogGroup
+        # raised "dictionary changed size during iteration", and uWSGI held that call's
+        # connection until its 4 s timeout. AWS answers both: moto serves one call at a
+        # time (the latency above still overlaps).
+        with _moto_lock:
+            return inner(environ, start_response)
 
     return app
 
