@@ -21,14 +21,19 @@ def slow_aws():
     aws.stop()
 
 
-def test_it_answers_as_aws_after_its_latency_and_counts_the_calls(slow_aws):
-    logs = boto3.client(
+def logs_client(aws, **config):
+    return boto3.client(
         "logs",
-        endpoint_url=slow_aws.endpoint,
+        endpoint_url=aws.endpoint,
         region_name="us-east-1",
         aws_access_key_id="local",
         aws_secret_access_key="local",
+        config=Config(**config),
     )
+
+
+def test_it_answers_as_aws_after_its_latency_and_counts_the_calls(slow_aws):
+    logs = logs_client(slow_aws)
     started = time.monotonic()
     logs.create_log_group(logGroupName="/bench/one")
     assert time.monotonic() - started >= 0.08
@@ -58,15 +63,8 @@ def test_it_answers_every_call_when_creates_and_describes_run_at_once():
     AWS answers both, and so must the stand-in, with no retry."""
     aws = LocalAwsProcess()
     try:
-        logs = boto3.client(
-            "logs",
-            endpoint_url=aws.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id="local",
-            aws_secret_access_key="local",
-            config=Config(
-                retries={"mode": "standard", "max_attempts": 1}, read_timeout=3, max_pool_connections=16
-            ),
+        logs = logs_client(
+            aws, retries={"mode": "standard", "max_attempts": 1}, read_timeout=3, max_pool_connections=16
         )
         for i in range(3000):  # a describe walks them all: long enough for a create to land in it
             logs.create_log_group(logGroupName=f"/quiet/{i}")
