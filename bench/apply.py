@@ -176,12 +176,12 @@ workers = [WorkerProcess(aws.endpoint, **readme_worker).wait_ready() for _ in ra
 try:
     # The calls the providers made, as the workers count them: a call botocore retried (a
     # reset connection, a 5xx of the local AWS under load) is one call, not two.
-    before = _worker_totals(workers)["aws_calls"]
+    probe_start = _worker_totals(workers)["aws_calls"]
     run = apply.request_apply(probe, user)
     while not ApplyRun.objects.get(pk=run.pk).is_finished:
         time.sleep(0.05)
     assert ApplyRun.objects.get(pk=run.pk).status == "succeeded", ApplyRun.objects.get(pk=run.pk).error
-    probe_calls = _worker_totals(workers)["aws_calls"] - before
+    probe_calls = _worker_totals(workers)["aws_calls"] - probe_start
     calls_per_action, unequal = divmod(probe_calls, PROBES)
     assert not unequal, f"{probe_calls} calls for {PROBES} components of one type"
     levels = [[f"l{d}-{i}" for i in range(N // DEPTH + (1 if d < N % DEPTH else 0))] for d in range(DEPTH)]
@@ -255,7 +255,7 @@ def makespan(slots):
 
 terraform = makespan(10)
 dag = {key: after_dag[key] - before_dag[key] for key in after_dag}
-retried = calls - dag["aws_calls"]  # the local AWS served them; the workers made one call
+retried = calls - dag["aws_calls"]  # what the local AWS served beyond the workers' calls
 cpu_ms_per_action = dag["cpu_s"] * 1000 / N
 botocore_ms_per_action = dag["botocore_cpu_s"] * 1000 / N
 outside_ms_per_action = cpu_ms_per_action - botocore_ms_per_action
