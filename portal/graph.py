@@ -692,14 +692,21 @@ def propagate(workspace, changed, roots=("domain", "resource_value"), head_edges
         edges = {
             name: [s for s in find_sources(c.properties) if s.error is None] for name, c in components.items()
         }
-        producers = {s.component for sources in edges.values() for s in sources}
+        # Only observed values moved: a changed component that reads nothing affected (not
+        # even itself) resolves as it did, and its own producers need not be read.
+        settled = (
+            set()
+            if "domain" in roots
+            else {n for n in changed if n in edges and all(s.component not in affected for s in edges[n])}
+        )
+        producers = {s.component for n, sources in edges.items() if n not in settled for s in sources}
         components.update(graph.head_components(sorted(producers - set(components))))
         views = {n: View.of_component(c) for n, c in components.items() if c is not None}
         dep_edges = {c: {s.component for s in srcs if is_dependency(s, c)} for c, srcs in edges.items()}
         dirty = []
         for name in topological(affected, dep_edges):
             c = components.get(name)
-            if c is None:
+            if c is None or name in settled:
                 continue
             domain, pending = resolve_properties(name, c.schema, c.properties, views.get)
             if domain != c.domain or pending != c.pending:

@@ -194,6 +194,31 @@ def test_it_propagates_only_to_what_depends_on_the_edit(workspace, users, django
     assert other.updated_at == Component.objects.get(name="other").updated_at
 
 
+def test_an_observed_value_moves_its_readers_without_reading_its_own_producers(
+    workspace, users, django_assert_num_queries
+):
+    """What an apply does after each create: the component's own desired value cannot
+    move when only what AWS reported did, so its producers are not read again."""
+    bob = users["editor"]
+    head(
+        workspace,
+        bob,
+        {
+            "vpc-sg": (SG, {"GroupDescription": "vpc"}),
+            "api-sg": (SG, {"GroupDescription": src("vpc-sg", "/domain/GroupDescription")}),
+            "reader": (SG, {"GroupDescription": src("api-sg", "/resource_value/GroupId")}),
+        },
+    )
+    Component.objects.filter(name="api-sg").update(resource_value={"GroupId": "sg-0a1"})
+    # The readers of api-sg, then of reader (none); api-sg and reader locked and read; reader
+    # written. vpc-sg, which api-sg reads, is not read.
+    with django_assert_num_queries(4):
+        changed = graph.propagate(workspace, {"api-sg"}, roots=("resource_value",))
+    assert changed == {"reader"}
+    assert Component.objects.get(name="reader").domain["GroupDescription"] == "sg-0a1"
+    assert Component.objects.get(name="api-sg").domain["GroupDescription"] == "vpc"
+
+
 def test_it_refreshes_the_readers_of_a_self_subscribed_resource_value(workspace, users):
     bob = users["editor"]
     rule = {
