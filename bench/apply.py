@@ -12,7 +12,9 @@ config gives it threads and their number; only a node name each and
 clusters instead of log groups), PORTAL_APPLY_CONCURRENCY and the heartbeat at their
 defaults. Also printed, for the DAG apply (start-up and the probe left out): the worker
 processes' CPU per action, the part of it spent inside botocore calls and the rest (the
-portal's own cost, with Celery's), and database queries per action. And the floor: the
+portal's own cost, with Celery's), database queries per action, and how soon an action
+starts once what it waits for ends (waiter_*_start_ms: median and p90, for an action
+that was its producer's only waiter, and for one unblocked beside others). And the floor: the
 same DAG with the providers called straight from threads, no engine at all
 (providers_alone_ratio): what the local AWS and boto3 allow on this machine that day.
 
@@ -24,6 +26,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import tempfile
 import threading
 import time
@@ -220,6 +223,18 @@ try:
     # From the last action's end to the run's end as a reader sees it (committed: the last
     # round, the run's bookkeeping, its build log), within the 20 ms this loop polls at.
     end_wait_s = (seen_finished - chain[-1].finished_at).total_seconds()
+    # Every link of the DAG: the time from an action's end to its waiter's claim, for a
+    # waiter that was its producer's only one (the producer's thread goes on with it) and
+    # for one unblocked beside others (all but one go through a dispatch round to another
+    # thread).
+    waiters_of = {}
+    for name, parent in parents.items():
+        waiters_of.setdefault(parent, []).append(name)
+    link_starts = {"alone": [], "beside_others": []}
+    for name, parent in parents.items():
+        if parent is not None:
+            delay = (actions[name].started_at - actions[parent].finished_at).total_seconds() * 1000
+            link_starts["alone" if len(waiters_of[parent]) == 1 else "beside_others"].append(delay)
     calls = aws.calls - before
     time.sleep(0.3)  # what the run's end sends on (the next run's start) counts too
     after_dag = _worker_totals(workers)
@@ -307,6 +322,11 @@ print(
             "last_chain_waits_ms": round(chain_wait_s * 1000),
             "first_claim_after_request_ms": round(first_wait_s * 1000),
             "run_end_after_last_action_ms": round(end_wait_s * 1000),
+            **{
+                f"waiter_{kind}_start_ms_{name}": round(statistics.quantiles(delays, n=10)[index])
+                for kind, delays in link_starts.items()
+                for name, index in (("median", 4), ("p90", 8))
+            },
         }
     )
 )
