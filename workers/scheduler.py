@@ -68,16 +68,19 @@ def _dispatch(run_id, outcomes, claimers=()):
         # Only the rows not succeeded yet are read and looked at: those that did stay so (a
         # retry moves only a failed action), and late in a run they are most of it.
         unfinished = statements.values(
-            Action, ("id", "status"), "{run_id} = %s AND {status} <> %s", [run.pk, ActionStatus.SUCCEEDED]
+            Action,
+            ("id", "status", "queued_at"),
+            "{run_id} = %s AND {status} <> %s",
+            [run.pk, ActionStatus.SUCCEEDED],
         )
-        status = {graph_of_run[pk][0]: st for pk, st in unfinished}  # the rest of the run succeeded
+        status = {graph_of_run[pk][0]: st for pk, st, _ in unfinished}  # the rest of the run succeeded
 
         def status_of(key):  # None: not an action of this run (its waiter stays waiting)
             return status.get(key, ActionStatus.SUCCEEDED) if key in shape.keys else None
 
         waiting = [
             (pk, graph_of_run[pk][0], graph_of_run[pk][1])
-            for pk, st in unfinished
+            for pk, st, _ in unfinished
             if st == ActionStatus.WAITING
         ]
         failed = (ActionStatus.FAILED, ActionStatus.BLOCKED, ActionStatus.CANCELLED)
@@ -108,8 +111,8 @@ def _dispatch(run_id, outcomes, claimers=()):
         window = _adapt_window(run, len(ready) + in_flight + 1, outcomes)
         ready.sort(key=lambda pk: -shape.chains.get(pk, 0))
         ready = ready[: max(0, window - in_flight)]
+        now = timezone.now()
         if ready:
-            now = timezone.now()
             for pk, worker in zip(ready, claimers, strict=False):
                 row = jobs.claim_row(
                     Action, pk, worker, ActionStatus.WAITING, extra=RUN_NOW, started_at=now, queued_at=now
@@ -126,9 +129,29 @@ def _dispatch(run_id, outcomes, claimers=()):
                     queued_at=now,
                 )
             status.update({graph_of_run[pk][0]: ActionStatus.QUEUED for pk in ready})
+        claimed += _take_queued(unfinished, shape, claimers[len(ready) :], now)
         if all(st in DONE for st in status.values()):
             finish_run(run, list(run.actions.only(*_FINISH_FIELDS)))
     return claimed, queued
+
+
+def _take_queued(unfinished, shape, workers, now):
+    """Threads that go on with nothing unblocked for them take actions queued already and
+    not started yet (their message on its way, which under load takes tens of milliseconds,
+    or no thread free for them), longest chain first; not one that waits on AWS (queued
+    due later). The claim is conditional: the message that arrives later finds it taken."""
+    if not workers:
+        return []
+    due = [pk for pk, st, at in unfinished if st == ActionStatus.QUEUED and at is not None and at <= now]
+    due.sort(key=lambda pk: -shape.chains.get(pk, 0))
+    taken = []
+    for pk in due:
+        if len(taken) == len(workers):
+            break
+        row = jobs.claim_row(Action, pk, workers[len(taken)], extra=RUN_NOW, started_at=now)
+        if row is not None:
+            taken.append(row)
+    return taken
 
 
 class _Ended:
