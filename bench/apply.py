@@ -225,8 +225,8 @@ try:
     end_wait_s = (seen_finished - chain[-1].finished_at).total_seconds()
     # Every link of the DAG: the time from an action's end to its waiter's claim, for a
     # waiter that was its producer's only one (the producer's thread goes on with it) and
-    # for one unblocked beside others (all but one go through a dispatch round to another
-    # thread).
+    # for one unblocked beside others (a dispatch round: one goes on in the producer's
+    # thread, the others start on another thread).
     waiters_of = {}
     for name, parent in parents.items():
         waiters_of.setdefault(parent, []).append(name)
